@@ -13,6 +13,7 @@ export default defineConfig({
     outDir: here('./dist'),
     emptyOutDir: true,
     chunkSizeWarningLimit: 4096,
+    rollupOptions: { input: { main: here('./web/index.html'), bench: here('./web/bench.html') } },
   },
   server: {
     proxy: { '/socket.io': { target: 'http://localhost:3000', ws: true }, '/api': 'http://localhost:3000' },

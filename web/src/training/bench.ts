@@ -1,0 +1,80 @@
+// Training-speed measurement shared by the Node bench and the in-browser bench page.
+import * as tf from '@tensorflow/tfjs-core';
+import { encodeWeights } from '../federation/weights.ts';
+import { presetConfig, type PresetName } from '../model/config.ts';
+import { markerTask } from '../model/testing.ts';
+import type { LoraConfig } from '../adapters/spec.ts';
+import { makeBatch } from './batches.ts';
+import { LoraTrainer } from './trainer.ts';
+
+export interface BenchOptions {
+  preset: PresetName;
+  lora: LoraConfig;
+  batchSize: number;
+  seqLen: number;
+  warmup: number;
+  steps: number;
+}
+
+export interface BenchResult {
+  backend: string;
+  preset: PresetName;
+  rank: number;
+  batchSize: number;
+  seqLen: number;
+  msPerStep: number;
+  tokensPerSec: number;
+  baseParams: number;
+  adapterParams: number;
+  adapterBytes: number;
+  numTensorsGrowth: number;
+}
+
+export const DEFAULT_BENCH: BenchOptions = {
+  preset: 'small',
+  lora: { rank: 8, alpha: 16, dropout: 0, targets: ['q', 'v'] },
+  batchSize: 16,
+  seqLen: 32,
+  // wasm code tiers up over the first steps: time only after it settles.
+  warmup: 4,
+  steps: 8,
+};
+
+/** Times full LoRA steps (forward, backward, Adam) on whichever tfjs backend is active. */
+export async function benchTraining(o: BenchOptions): Promise<BenchResult> {
+  const cfg = presetConfig(o.preset);
+  const trainer = LoraTrainer.create(cfg, o.lora, { modelSeed: 1 });
+  // Every example filled to seqLen, so each batch really is batchSize x seqLen tokens.
+  const set = markerTask(o.batchSize * 4, o.seqLen, cfg.vocabSize, 1);
+  for (let i = 0; i < set.ids.length; i++) if (set.ids[i] === 0) set.ids[i] = 6 + (i % 100);
+  const optimizer = tf.train.adam(1e-3);
+  const batch = makeBatch(set, Array.from({ length: o.batchSize }, (_, i) => i));
+  try {
+    for (let i = 0; i < o.warmup; i++) await readAndDispose(trainer.step(optimizer, batch));
+    const tensorsBefore = tf.memory().numTensors;
+    const t0 = performance.now();
+    for (let i = 0; i < o.steps; i++) await readAndDispose(trainer.step(optimizer, batch));
+    const msPerStep = (performance.now() - t0) / o.steps;
+    return {
+      backend: tf.getBackend(),
+      preset: o.preset,
+      rank: o.lora.rank,
+      batchSize: o.batchSize,
+      seqLen: batch.len,
+      msPerStep,
+      tokensPerSec: (o.batchSize * batch.len * 1000) / msPerStep,
+      baseParams: trainer.baseParams,
+      adapterParams: trainer.adapterParams,
+      adapterBytes: encodeWeights(trainer.getAdapter()).data.byteLength,
+      numTensorsGrowth: tf.memory().numTensors - tensorsBefore,
+    };
+  } finally {
+    optimizer.dispose();
+    trainer.dispose();
+  }
+}
+
+async function readAndDispose(t: tf.Tensor): Promise<void> {
+  await t.data();
+  t.dispose();
+}
