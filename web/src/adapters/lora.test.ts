@@ -85,6 +85,6 @@ describe('LoRA', () => {
     expect(() => validateLoraConfig({ rank: 2, alpha: 1, dropout: 1, targets: ['q'] })).toThrow(/dropout/);
     expect(() => validateLoraConfig({ rank: 2, alpha: 1, dropout: 0, targets: [] })).toThrow(/target/);
     expect(() => validateLoraConfig({ rank: 2, alpha: 1, dropout: 0, targets: ['x' as 'q'] })).toThrow(/unknown LoRA target/);
-    expect(() => validateLoraConfig({ rank: 64, alpha: 1, dropout: 0, targets: ['q'] }, cfg)).toThrow(/exceeds dModel/);
+    expect(() => validateLoraConfig({ rank: cfg.dModel + 1, alpha: 1, dropout: 0, targets: ['q'] }, cfg)).toThrow(/exceeds dModel/);
   });
 });
