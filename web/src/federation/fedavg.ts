@@ -1,6 +1,6 @@
 // FedAvg (McMahan et al., 2017): the average of client weights, each weighted by
 // its number of training examples. A pure function on typed arrays.
-import type { Weights } from './weights.ts';
+import { sizeOf, type Weights } from './weights.ts';
 
 export interface FitResult {
   weights: Weights;
@@ -22,6 +22,7 @@ export function fedAvg(results: readonly FitResult[]): Weights {
       if (t.name !== ref[i].name || t.shape.join(',') !== ref[i].shape.join(',')) {
         throw new Error(`fedAvg: tensor ${i} is "${t.name}" [${t.shape}] in one result and "${ref[i].name}" [${ref[i].shape}] in another`);
       }
+      if (t.data.length !== sizeOf(t.shape)) throw new Error(`fedAvg: tensor "${t.name}" holds ${t.data.length} values for shape [${t.shape}]`);
     });
   }
   return ref.map((t, i) => {

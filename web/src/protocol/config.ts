@@ -1,6 +1,7 @@
 // The federation's configuration: owned by the server, sent to every client.
 import { z } from 'zod';
 import { LORA_TARGETS } from '../adapters/spec.ts';
+import { presetConfig } from '../model/config.ts';
 
 export const loraConfigSchema = z.object({
   rank: z.number().int().min(1).max(64),
@@ -64,7 +65,19 @@ export function mergeConfig(base: FederationConfig, patch: unknown): FederationC
   if (!partial.success) throw new Error(`invalid config: ${formatIssues(partial.error)}`);
   const merged = federationConfigSchema.safeParse({ ...base, ...partial.data });
   if (!merged.success) throw new Error(`invalid config: ${formatIssues(merged.error)}`);
+  const issues = modelIssues(merged.data);
+  if (issues.length) throw new Error(`invalid config: ${issues.join('; ')}`);
   return merged.data;
+}
+
+/** What the schema cannot see: limits that depend on the chosen preset. */
+export function modelIssues(c: FederationConfig): string[] {
+  const m = presetConfig(c.preset);
+  const issues: string[] = [];
+  if (c.seqLen > m.contextLength) issues.push(`seqLen: ${c.seqLen} exceeds the ${c.preset} preset's context of ${m.contextLength}`);
+  if (c.lora.rank > m.dModel) issues.push(`lora.rank: ${c.lora.rank} exceeds the ${c.preset} preset's dModel of ${m.dModel}`);
+  if (new Set(c.lora.targets).size !== c.lora.targets.length) issues.push('lora.targets: must not repeat');
+  return issues;
 }
 
 export function formatIssues(err: z.ZodError): string {

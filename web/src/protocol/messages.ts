@@ -3,7 +3,7 @@
 // Every payload names its federation and round.
 import { z } from 'zod';
 import { sizeOf, type TensorHeader, type Weights, type WirePayload } from '../federation/weights.ts';
-import { federationConfigSchema, formatIssues, type FederationConfig } from './config.ts';
+import { federationConfigSchema, formatIssues, modelIssues, type FederationConfig } from './config.ts';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -79,6 +79,8 @@ export type ReadyMsg = z.infer<typeof readySchema>;
 export const updateSchema = z.object({
   ...envelope,
   numExamples: z.number().int().min(1),
+  /** The `attempt` of the `fit` this answers; an update for an abandoned attempt is stale. */
+  attempt: z.number().int().min(1).optional(),
   weights: wirePayloadSchema,
   trainLoss: finite.min(0),
   steps: z.number().int().min(1),
@@ -121,6 +123,8 @@ export interface FitConfig {
 export interface FitMsg {
   federation: string;
   round: number;
+  /** 1 for a round's first try, then 2, 3, ... when too few updates came back; echo it in `update`. */
+  attempt: number;
   fit: FitConfig;
   global: WirePayload;
 }
@@ -143,6 +147,8 @@ export interface FederationMsg {
   round: number;
   phase: Phase;
   config: FederationConfig;
+  /** The receiving tab's shard, which a reset that changes numShards may move. */
+  shard?: number;
 }
 
 export type Ack = { ok: true } | { ok: false; code: ErrorCode; error: string };
@@ -227,6 +233,8 @@ export function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T 
 export function parseConfig(value: unknown): FederationConfig {
   const r = federationConfigSchema.safeParse(value);
   if (!r.success) throw new ProtocolError('bad-config', `config: ${formatIssues(r.error)}`);
+  const issues = modelIssues(r.data);
+  if (issues.length) throw new ProtocolError('bad-config', `config: ${issues.join('; ')}`);
   return r.data;
 }
 
