@@ -146,14 +146,17 @@ describe('a round over sockets', () => {
       a.socket.emitWithAck('update', { ...base, weights: { tensors: wrongShape.tensors, data: 'garbage' } } as never),
       a.socket.emitWithAck('update', 'garbage' as never),
       a.socket.emitWithAck('update', { ...base, numExamples: -3, weights: encodeWeights(good) }),
+      // More examples than the tab reported when ready would inflate its FedAvg weight.
+      a.socket.emitWithAck('update', { ...base, numExamples: 11, weights: encodeWeights(good) }),
     ]);
     // A non-function acknowledgement must not break the server: the refusal still comes as an event.
     (a.socket as unknown as { emit(...args: unknown[]): void }).emit('update', { ...base, weights: nan }, 42);
 
-    expect(refusals.map((r) => (r.ok ? 'ok' : r.code))).toEqual(['bad-weights', 'bad-weights', 'bad-payload', 'bad-payload', 'bad-payload']);
+    expect(refusals.map((r) => (r.ok ? 'ok' : r.code))).toEqual(['bad-weights', 'bad-weights', 'bad-payload', 'bad-payload', 'bad-payload', 'bad-payload']);
+    expect(refusals[5].ok ? '' : refusals[5].error).toMatch(/exceeds the 10 training examples/);
     const firstError = await a.waitFor('error');
     expect(firstError.message).toMatch(/shape/);
-    await a.waitFor('error', () => a.log.filter((l) => l.event === 'error').length === 6);
+    await a.waitFor('error', () => a.log.filter((l) => l.event === 'error').length === 7);
     expect(app.coordinator.status()).toMatchObject({ round: 1, phase: 'training' });
     expect(maxAbsDiff(app.coordinator.globalWeights(), global)).toBe(0);
 

@@ -181,6 +181,10 @@ export class Coordinator {
     if (!c) return notJoined(clientId);
     const refused = this.checkUpdate(clientId, msg);
     if (refused) return refused;
+    // FedAvg weights by numExamples: a client may not claim more than it said it holds.
+    if (msg.numExamples > c.numExamples) {
+      return fail('bad-payload', `update: numExamples ${msg.numExamples} exceeds the ${c.numExamples} training examples this client reported when ready`);
+    }
     const stage = this.stage as FitStage;
     let weights: Weights;
     try {
