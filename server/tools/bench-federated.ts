@@ -1,4 +1,5 @@
-// npm run bench:federated [-- --preset tiny --clients 4 --rounds 10 --steps 30 --alpha 0.5]
+// npm run bench:federated [-- --preset tiny --clients 4 --rounds 10 --steps 20 --alpha 0.5 --lr 0.003 --rank 8 --targets q,v]
+// (defaults: the app's default federation config)
 // The experiment tabfed lets people watch, run in one process: FedAvg over K
 // non-IID shards vs. centralized training on the union vs. each institution
 // alone, same model, same optimizer, same number of local steps per client.
@@ -13,14 +14,14 @@ import { LoraTrainer } from '../../web/src/training/trainer.ts';
 
 const { values } = parseArgs({
   options: {
-    preset: { type: 'string', default: 'tiny' },
-    clients: { type: 'string', default: '4' },
-    rounds: { type: 'string', default: '8' },
-    steps: { type: 'string', default: '30' },
-    alpha: { type: 'string', default: '0.5' },
-    lr: { type: 'string', default: '0.01' },
-    targets: { type: 'string', default: 'q,v' },
-    rank: { type: 'string', default: '8' },
+    preset: { type: 'string', default: DEFAULT_CONFIG.preset },
+    clients: { type: 'string', default: String(DEFAULT_CONFIG.numShards) },
+    rounds: { type: 'string', default: String(DEFAULT_CONFIG.rounds) },
+    steps: { type: 'string', default: String(DEFAULT_CONFIG.localSteps) },
+    alpha: { type: 'string', default: String(DEFAULT_CONFIG.dirichletAlpha) },
+    lr: { type: 'string', default: String(DEFAULT_CONFIG.learningRate) },
+    targets: { type: 'string', default: DEFAULT_CONFIG.lora.targets.join(',') },
+    rank: { type: 'string', default: String(DEFAULT_CONFIG.lora.rank) },
   },
 });
 const K = Number(values.clients);
