@@ -160,10 +160,10 @@ export class Coordinator {
   join(msg: JoinMsg): JoinAck {
     const id = `c${++this.joined}`;
     const shard = assignShard(msg.shard, [...this.clients.values()].map((c) => c.shard), this.config.numShards);
-    const name = msg.name?.trim() || `tab ${this.joined}`;
+    const name = msg.name?.trim() || `Institution ${shard + 1}`;
     this.clients.set(id, { id, name, shard, ready: false, backend: '', adapterInfo: '', numExamples: 0, labelCounts: [], activity: 'joined', lastSeen: this.clock.now() });
     this.changed();
-    return { ok: true, ...this.federationMsg(), clientId: id, shard, global: encodeWeights(this.global) };
+    return { ok: true, ...this.federationMsg(), clientId: id, name, shard, global: encodeWeights(this.global) };
   }
 
   ready(clientId: string, msg: ReadyMsg): Ack {

@@ -44,7 +44,7 @@ const t0 = performance.now();
 const shards: ClientData[] = Array.from({ length: K }, (_, k) => buildClientData(cfg, k, model.vocabSize));
 const central = buildCentralData(cfg, model.vocabSize);
 const trainer = LoraTrainer.create(model, cfg.lora, { modelSeed: cfg.modelSeed });
-const initial = trainer.getAdapter();
+const initial = await trainer.getAdapter();
 const accuracyOf = async (w: Weights) => {
   trainer.setAdapter(w);
   return (await trainer.evaluate(central.globalTest)).accuracy;
@@ -58,7 +58,7 @@ for (let r = 1; r <= R; r++) {
   for (let k = 0; k < K; k++) {
     trainer.setAdapter(global);
     await trainer.train(shards[k].train, fit(r * 1000 + k));
-    results.push({ weights: trainer.getAdapter(), numExamples: shards[k].train.n });
+    results.push({ weights: await trainer.getAdapter(), numExamples: shards[k].train.n });
   }
   global = fedAvg(results);
   fedCurve.push(await accuracyOf(global));

@@ -400,7 +400,7 @@ export class ClientSession {
         clientId: ack.clientId,
         socketId: socket.id ?? null,
         shard: ack.shard,
-        name: name ?? `Institution ${ack.shard + 1}`,
+        name: ack.name, // the server's name for this tab: ?name=, else "Institution <shard + 1>"
       });
       if (this.built && ack.federation === this.fedId) {
         // A reconnect within the same federation: the model is there, just register again.
@@ -605,7 +605,7 @@ export class ClientSession {
             round: msg.round,
             attempt: msg.attempt,
             numExamples: data.train.n,
-            weights: encodeWeights(trainer.getAdapter()),
+            weights: encodeWeights(await trainer.getAdapter()),
             trainLoss: report.loss,
             steps: report.steps,
             ms: report.ms,

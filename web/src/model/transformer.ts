@@ -91,12 +91,23 @@ export function hidden(c: ModelConfig, base: TensorMap, adapter: Adapter, ids: t
   return tf.reshape(x, [B, T, c.dModel]);
 }
 
+/**
+ * Pooling weights [B, 1, T]: 1/n on the n non-pad tokens, 0 on pads. Built from
+ * int32 ops only (ids >= 0, so min(ids, 1) is the mask): tfjs-backend-webgpu
+ * miscompiles transposes of bool tensors, and reductions over a middle axis
+ * transpose.
+ */
+function poolingWeights(ids: tf.Tensor2D): tf.Tensor3D {
+  const [B, T] = ids.shape;
+  const mask = tf.cast(tf.minimum(ids, 1), 'float32'); // [B, T]; PAD_ID is 0
+  const count = tf.maximum(tf.sum(mask, -1, true), 1); // [B, 1]
+  return tf.reshape(tf.div(mask, count), [B, 1, T]);
+}
+
 /** Class logits [B, C]: mean of the final hidden states over non-pad tokens, then the head. */
 export function forward(c: ModelConfig, base: TensorMap, adapter: Adapter, ids: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor2D {
   const h = hidden(c, base, adapter, ids, opts); // [B, T, d]
-  const mask = tf.expandDims(tf.cast(tf.notEqual(ids, PAD_ID), 'float32'), -1); // [B, T, 1]
-  const count = tf.maximum(tf.sum(mask, 1), 1); // [B, 1]
-  const pooled = tf.div(tf.sum(tf.mul(h, mask), 1), count) as tf.Tensor2D; // [B, d]
+  const pooled = tf.reshape(tf.matMul(poolingWeights(ids), h), [ids.shape[0], c.dModel]) as tf.Tensor2D; // [B, d]
   return tf.add(tf.matMul(pooled, get(adapter.tensors, 'head.weight') as tf.Tensor2D), get(adapter.tensors, 'head.bias'));
 }
 

@@ -150,15 +150,3 @@ export async function selectBackend(requested?: string | null): Promise<BackendC
   if (!best) tried.push({ name: 'cpu', ok: true, note: 'last resort' });
   return choice(pick);
 }
-
-/** Yield to the event loop without timer throttling (hidden tabs clamp setTimeout). */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => {
-    const ch = new MessageChannel();
-    ch.port1.onmessage = () => {
-      ch.port1.close();
-      resolve();
-    };
-    ch.port2.postMessage(null);
-  });
-}

@@ -154,7 +154,7 @@ export interface FederationMsg {
 export type Ack = { ok: true } | { ok: false; code: ErrorCode; error: string };
 
 export type JoinAck =
-  | (FederationMsg & { ok: true; clientId: string; shard: number; global: WirePayload })
+  | (FederationMsg & { ok: true; clientId: string; name: string; shard: number; global: WirePayload })
   | { ok: false; code: ErrorCode; error: string };
 
 // ---- status (GET /api/status, and the coordinator's live feed) ---------------

@@ -12,9 +12,10 @@ export interface Batch {
 /**
  * Gathers examples into a batch, cut to the longest real sequence (rounded up to 8
  * so a few shapes recur). Causal attention, right padding and masked pooling make
- * the cut exact: pads never influence real tokens.
+ * the cut exact: pads never influence real tokens. `fullLength` keeps every batch
+ * at seqLen, for GPU backends where each new shape compiles new shaders.
  */
-export function makeBatch(set: EncodedSet, indices: ArrayLike<number>): Batch {
+export function makeBatch(set: EncodedSet, indices: ArrayLike<number>, fullLength = false): Batch {
   const T = set.seqLen;
   let longest = 1;
   for (let k = 0; k < indices.length; k++) {
@@ -23,7 +24,7 @@ export function makeBatch(set: EncodedSet, indices: ArrayLike<number>): Batch {
     while (n > 0 && set.ids[row + n - 1] === PAD_ID) n--;
     longest = Math.max(longest, n);
   }
-  const len = Math.min(T, Math.ceil(longest / 8) * 8);
+  const len = fullLength ? T : Math.min(T, Math.ceil(longest / 8) * 8);
   const ids = new Int32Array(indices.length * len);
   const labels = new Int32Array(indices.length);
   for (let k = 0; k < indices.length; k++) {

@@ -65,7 +65,7 @@ export async function benchTraining(o: BenchOptions): Promise<BenchResult> {
       tokensPerSec: (o.batchSize * batch.len * 1000) / msPerStep,
       baseParams: trainer.baseParams,
       adapterParams: trainer.adapterParams,
-      adapterBytes: encodeWeights(trainer.getAdapter()).data.byteLength,
+      adapterBytes: encodeWeights(await trainer.getAdapter()).data.byteLength,
       numTensorsGrowth: tf.memory().numTensors - tensorsBefore,
     };
   } finally {

@@ -11,10 +11,10 @@ const lora = { rank: 4, alpha: 8, dropout: 0, targets: ['q', 'v'] as ('q' | 'v')
 describe('LoraTrainer', () => {
   it('only adapter and head variables change after a step; the base stays frozen', async () => {
     const t = LoraTrainer.create(cfg, lora, { modelSeed: 1 });
-    const before = t.getAdapter();
+    const before = await t.getAdapter();
     const baseBefore = (t as unknown as { base: Map<string, tf.Tensor> }).base.get('blocks.0.q.w')!.dataSync().slice();
     await t.train(markerTask(64, 16, cfg.vocabSize, 1), { steps: 2, batchSize: 8, learningRate: 0.01, seed: 1 });
-    const after = t.getAdapter();
+    const after = await t.getAdapter();
     for (let i = 0; i < before.length; i++) {
       const changed = before[i].data.some((v, j) => v !== after[i].data[j]);
       expect(changed, before[i].name).toBe(true);
@@ -77,7 +77,7 @@ describe('LoraTrainer', () => {
     const run = async () => {
       const t = LoraTrainer.create(cfg, lora, { modelSeed: 1 });
       await t.train(markerTask(64, 16, cfg.vocabSize, 6), { steps: 3, batchSize: 8, learningRate: 0.01, seed: 9 });
-      const w = t.getAdapter();
+      const w = await t.getAdapter();
       t.dispose();
       return w;
     };
@@ -85,13 +85,13 @@ describe('LoraTrainer', () => {
     a.forEach((t, i) => expect(Array.from(t.data)).toEqual(Array.from(b[i].data)));
   });
 
-  it('setAdapter rejects a mismatched adapter and changes nothing', () => {
+  it('setAdapter rejects a mismatched adapter and changes nothing', async () => {
     const t = LoraTrainer.create(cfg, lora, { modelSeed: 1 });
-    const good = t.getAdapter();
+    const good = await t.getAdapter();
     const bad = good.map((w) => ({ ...w, data: new Float32Array(w.data.length).fill(7) }));
     bad[bad.length - 1] = { name: 'head.bias', shape: [4], data: new Float32Array(4) };
     expect(() => t.setAdapter(bad)).toThrow(/head.bias/);
-    const now = t.getAdapter();
+    const now = await t.getAdapter();
     now.forEach((w, i) => expect(Array.from(w.data)).toEqual(Array.from(good[i].data)));
     t.dispose();
   });

@@ -11,6 +11,14 @@ import { makeBatch, sampleBatches, type Batch } from './batches.ts';
 import { classificationMetrics } from './metrics.ts';
 import type { EncodedSet, FitOptions, FitReport, Metrics, StepCallback } from './types.ts';
 
+/**
+ * On GPU backends every new tensor shape compiles new shaders (seconds each on a
+ * software adapter): there, batches keep one shape (full length, padded size).
+ */
+function compilesPerShape(): boolean {
+  return !['wasm', 'cpu'].includes(tf.getBackend());
+}
+
 export class LoraTrainer {
   readonly spec: TensorSpec[];
   readonly baseParams: number;
@@ -68,9 +76,11 @@ export class LoraTrainer {
     }
   }
 
-  getAdapter(): Weights {
+  /** Reads the adapter back. Async: a synchronous GPU readback on webgpu is slow and can lose the device. */
+  async getAdapter(): Promise<Weights> {
     this.check();
-    return this.spec.map((s) => ({ name: s.name, shape: [...s.shape], data: this.vars.get(s.name)!.dataSync() as Float32Array }));
+    const data = await Promise.all(this.spec.map((s) => this.vars.get(s.name)!.data() as Promise<Float32Array>));
+    return this.spec.map((s, i) => ({ name: s.name, shape: [...s.shape], data: data[i] }));
   }
 
   /** Logits [B, C] for a batch; the caller disposes. */
@@ -96,10 +106,11 @@ export class LoraTrainer {
     const t0 = performance.now();
     const optimizer = tf.train.adam(fit.learningRate);
     const batches = sampleBatches(set.n, fit.batchSize, fit.steps, fit.seed);
+    const oneShape = compilesPerShape();
     let sum = 0;
     try {
       for (let s = 0; s < batches.length; s++) {
-        const cost = this.step(optimizer, makeBatch(set, batches[s]), this.lora.dropout > 0 ? fit.seed * 100003 + s : undefined);
+        const cost = this.step(optimizer, makeBatch(set, batches[s], oneShape), this.lora.dropout > 0 ? fit.seed * 100003 + s : undefined);
         const value = (await cost.data())[0];
         cost.dispose();
         if (!Number.isFinite(value)) throw new Error(`training diverged at step ${s + 1} (loss ${value}); lower the learning rate`);
@@ -117,9 +128,11 @@ export class LoraTrainer {
     this.check();
     const preds = new Int32Array(set.n);
     let lossSum = 0;
+    const oneShape = compilesPerShape();
     for (let start = 0; start < set.n; start += batchSize) {
-      const idx = Array.from({ length: Math.min(batchSize, set.n - start) }, (_, k) => start + k);
-      const batch = makeBatch(set, idx);
+      const real = Math.min(batchSize, set.n - start);
+      const idx = Array.from({ length: oneShape ? batchSize : real }, (_, k) => start + Math.min(k, real - 1));
+      const batch = makeBatch(set, idx, oneShape);
       const [argmax, perExample] = tf.tidy(() => {
         const logits = this.logits(batch);
         const labels = oneHotFloat(tf.tensor1d(batch.labels, 'int32'), this.model.numClasses);
@@ -127,8 +140,8 @@ export class LoraTrainer {
       });
       const [p, l] = await Promise.all([argmax.data(), perExample.data()]);
       tf.dispose([argmax, perExample]);
-      preds.set(p as Int32Array, start);
-      for (const v of l) lossSum += v;
+      preds.set((p as Int32Array).subarray(0, real), start);
+      for (let k = 0; k < real; k++) lossSum += l[k];
     }
     return classificationMetrics(preds, set.labels, this.model.numClasses, lossSum);
   }
