@@ -14,33 +14,43 @@ export function transposeLast2(x: tf.Tensor): tf.Tensor {
  * transposed variants take a naive loop that is 10-20x slower. So on wasm the
  * gradient transposes explicitly first. Each closure stays lazy, so the weight
  * gradient of a frozen base layer is never computed.
+ *
+ * Importing tfjs-core's gradient registry (register_all_gradients) later would put
+ * the stock gradient back, and module order differs between the browser, vitest and
+ * Node scripts: so trainers call this when they are built, and it re-registers
+ * whenever the registered gradient is not this one.
  */
-let registered = false;
+const fastMatMulGrad: tf.GradConfig['gradFunc'] = (dy, saved, attrs) => {
+  const [a, b] = saved as tf.Tensor[];
+  const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+  // Broadcast batch dims need the stock reduction; this model never uses them.
+  if (a.rank !== b.rank || a.shape.slice(0, -2).join() !== b.shape.slice(0, -2).join()) {
+    if (!stockMatMulGrad) throw new Error('matMul with broadcast batch dims needs tfjs-core\'s gradients registered');
+    return stockMatMulGrad(dy, saved, attrs);
+  }
+  const d = dy as tf.Tensor;
+  if (!transposeA && !transposeB) return { a: () => mm(d, b, false, true), b: () => mm(a, d, true, false) };
+  if (!transposeA && transposeB) return { a: () => mm(d, b, false, false), b: () => mm(d, a, true, false) };
+  if (transposeA && !transposeB) return { a: () => mm(b, d, false, true), b: () => mm(a, d, false, false) };
+  return { a: () => mm(b, d, true, true), b: () => mm(d, a, true, true) };
+};
+
+let stockMatMulGrad: tf.GradConfig['gradFunc'] | undefined;
+
+function mm(a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean): tf.Tensor {
+  if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, ta, tb);
+  return tf.matMul(ta ? transposeLast2(a) : a, tb ? transposeLast2(b) : b);
+}
+
 export function registerFastMatMulGradient(): void {
-  if (registered) return;
-  registered = true;
-  const mm = (a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean) => {
-    if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, ta, tb);
-    return tf.matMul(ta ? transposeLast2(a) : a, tb ? transposeLast2(b) : b);
-  };
-  const base = tf.getGradient(tf.BatchMatMul);
-  tf.registerGradient({
-    kernelName: tf.BatchMatMul,
-    inputsToSave: ['a', 'b'],
-    gradFunc: (dy, saved, attrs) => {
-      const [a, b] = saved as tf.Tensor[];
-      const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
-      // Broadcast batch dims need the stock reduction; this model never uses them.
-      if (a.rank !== b.rank || a.shape.slice(0, -2).join() !== b.shape.slice(0, -2).join()) {
-        return base!.gradFunc(dy, saved, attrs);
-      }
-      const d = dy as tf.Tensor;
-      if (!transposeA && !transposeB) return { a: () => mm(d, b, false, true), b: () => mm(a, d, true, false) };
-      if (!transposeA && transposeB) return { a: () => mm(d, b, false, false), b: () => mm(d, a, true, false) };
-      if (transposeA && !transposeB) return { a: () => mm(b, d, false, true), b: () => mm(a, d, false, false) };
-      return { a: () => mm(b, d, true, true), b: () => mm(d, a, true, true) };
-    },
-  });
+  const current = tf.getGradient(tf.BatchMatMul);
+  if (current?.gradFunc === fastMatMulGrad) return;
+  if (current) stockMatMulGrad = current.gradFunc;
+  tf.registerGradient({ kernelName: tf.BatchMatMul, inputsToSave: ['a', 'b'], gradFunc: fastMatMulGrad });
+}
+
+export function fastMatMulGradientActive(): boolean {
+  return tf.getGradient(tf.BatchMatMul)?.gradFunc === fastMatMulGrad;
 }
 
 /** y = x W (+ b) for x [N, in], W [in, out]. */

@@ -4,6 +4,7 @@ import { presetConfig } from '../model/config.ts';
 import { markerTask } from '../model/testing.ts';
 import { LoraTrainer } from './trainer.ts';
 import { makeBatch } from './batches.ts';
+import { fastMatMulGradientActive } from '../model/ops.ts';
 
 const cfg = presetConfig('tiny');
 const lora = { rank: 4, alpha: 8, dropout: 0, targets: ['q', 'v'] as ('q' | 'v')[] };
@@ -93,6 +94,17 @@ describe('LoraTrainer', () => {
     expect(() => t.setAdapter(bad)).toThrow(/head.bias/);
     const now = await t.getAdapter();
     now.forEach((w, i) => expect(Array.from(w.data)).toEqual(Array.from(good[i].data)));
+    t.dispose();
+  });
+
+  it('re-installs the wasm-friendly matMul gradient when a later import replaced it', () => {
+    // What importing tfjs-core's register_all_gradients after the model does.
+    const stock = tf.getGradient(tf.BatchMatMul)!;
+    tf.registerGradient({ kernelName: tf.BatchMatMul, inputsToSave: ['a', 'b'], gradFunc: (dy) => ({ a: () => dy, b: () => dy }) });
+    expect(fastMatMulGradientActive()).toBe(false);
+    const t = LoraTrainer.create(cfg, lora, { modelSeed: 1 });
+    expect(fastMatMulGradientActive()).toBe(true);
+    expect(stock).toBeTruthy();
     t.dispose();
   });
 });

@@ -5,7 +5,7 @@ import { adapterSpec, specSize, validateLoraConfig, type LoraConfig, type Tensor
 import type { Weights } from '../federation/weights.ts';
 import { baseParameterCount, validateModelConfig, type ModelConfig } from '../model/config.ts';
 import { initBaseWeights, type HostWeights } from '../model/init.ts';
-import { oneHotFloat } from '../model/ops.ts';
+import { oneHotFloat, registerFastMatMulGradient } from '../model/ops.ts';
 import { forward, loss, type Adapter, type TensorMap } from '../model/transformer.ts';
 import { makeBatch, sampleBatches, type Batch } from './batches.ts';
 import { classificationMetrics } from './metrics.ts';
@@ -37,6 +37,7 @@ export class LoraTrainer {
   ) {
     validateModelConfig(model);
     validateLoraConfig(lora, model);
+    registerFastMatMulGradient();
     this.spec = adapterSpec(model, lora);
     this.base = new Map();
     for (const [name, t] of baseWeights) this.base.set(name, tf.keep(tf.tensor(t.data, t.shape, 'float32')));
