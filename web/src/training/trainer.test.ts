@@ -100,7 +100,7 @@ describe('LoraTrainer', () => {
   it('re-installs the wasm-friendly matMul gradient when a later import replaced it', () => {
     // What importing tfjs-core's register_all_gradients after the model does.
     const stock = tf.getGradient(tf.BatchMatMul)!;
-    tf.registerGradient({ kernelName: tf.BatchMatMul, inputsToSave: ['a', 'b'], gradFunc: (dy) => ({ a: () => dy, b: () => dy }) });
+    tf.registerGradient({ kernelName: tf.BatchMatMul, inputsToSave: ['a', 'b'], gradFunc: (dy) => ({ a: () => dy as tf.Tensor, b: () => dy as tf.Tensor }) });
     expect(fastMatMulGradientActive()).toBe(false);
     const t = LoraTrainer.create(cfg, lora, { modelSeed: 1 });
     expect(fastMatMulGradientActive()).toBe(true);
