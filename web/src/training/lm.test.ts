@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { presetConfig, type ModelConfig } from '../model/config.ts';
 import { initBaseWeights } from '../model/init.ts';
-import { causalMask, gelu, oneHotFloat } from '../model/ops.ts';
+import { causalMask, gelu, geluTanh, oneHotFloat } from '../model/ops.ts';
 import { hidden, type Adapter, type TensorMap } from '../model/transformer.ts';
-import { causalAttention, geluSigmoid, LmTrainer, lmTargets, transpose2d, type AttentionMode } from './lm.ts';
+import { causalAttention, LmTrainer, lmTargets, transpose2d, type AttentionMode } from './lm.ts';
 
 const cfg: ModelConfig = { ...presetConfig('tiny'), vocabSize: 97, contextLength: 16, dModel: 32, nLayers: 2, nHeads: 4 };
 const noLora: Adapter = { lora: { rank: 1, alpha: 1, dropout: 0, targets: ['q'] }, tensors: new Map() };
@@ -103,12 +103,12 @@ describe('LmTrainer', () => {
     });
   }
 
-  it('geluSigmoid and transpose2d match ops.ts gelu and tf.transpose', () => {
+  it('gelu (sigmoid form) and transpose2d match the tanh-form GELU and tf.transpose', () => {
     tf.tidy(() => {
       const u = tf.mul(tf.randomNormal([64, 40], 0, 1, 'float32', 9), 3);
-      expect(maxAbs(geluSigmoid(u), gelu(u))).toBeLessThan(1e-5);
-      const [ga] = tf.grads((x: tf.Tensor) => tf.sum(geluSigmoid(x)))([u]);
-      const [gb] = tf.grads((x: tf.Tensor) => tf.sum(gelu(x)))([u]);
+      expect(maxAbs(gelu(u), geluTanh(u))).toBeLessThan(1e-5);
+      const [ga] = tf.grads((x: tf.Tensor) => tf.sum(gelu(x)))([u]);
+      const [gb] = tf.grads((x: tf.Tensor) => tf.sum(geluTanh(x)))([u]);
       expect(maxAbs(ga, gb)).toBeLessThan(1e-5);
       for (const shape of [[64, 40], [96, 7], [10, 3]]) {
         const x = tf.randomNormal(shape, 0, 1, 'float32', 3);

@@ -36,6 +36,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { baseParameterCount, validateModelConfig, type ModelConfig } from '../model/config.ts';
 import { baseShapes, initBaseWeights, type HostWeights } from '../model/init.ts';
 import { PAD_ID } from './types.ts';
+import { GELU_K1, GELU_K2 } from '../model/ops.ts';
 
 export type AttentionMode = 'loop' | 'batched';
 
@@ -278,18 +279,6 @@ export function causalAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, 
     };
   });
   return op(q, k, v) as tf.Tensor2D;
-}
-
-const GELU_K1 = 2 * Math.sqrt(2 / Math.PI);
-const GELU_K2 = GELU_K1 * 0.044715;
-
-/**
- * GELU, tanh form (ops.ts's gelu), as u * sigmoid(2 sqrt(2/pi) (u + 0.044715 u^3)):
- * the same function (within float rounding), and plain tf ops, so autodiff works;
- * wasm's Sigmoid is vectorized, its Tanh is not. A drop-in proposal for ops.ts.
- */
-export function geluSigmoid(u: tf.Tensor): tf.Tensor {
-  return tf.mul(u, tf.sigmoid(tf.mul(u, tf.add(tf.mul(tf.square(u), GELU_K2), GELU_K1))));
 }
 
 interface LnSaved {
