@@ -9,7 +9,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
 import { mulberry32 } from '../../web/src/data/rng.ts';
 import { presetConfig, type ModelConfig } from '../../web/src/model/config.ts';
-import { causalMask, gelu, geluTanh, registerFastMatMulGradient } from '../../web/src/model/ops.ts';
+import { gelu, geluTanh, registerFastMatMulGradient } from '../../web/src/model/ops.ts';
+import { attentionCore } from '../../web/src/model/transformer.ts';
 import { initNodeTf } from '../../web/src/platform/node.ts';
 import { causalAttention, LmTrainer, transpose2d } from '../../web/src/training/lm.ts';
 
@@ -122,16 +123,6 @@ async function timeIt(f: () => tf.Tensor[], reps = 9): Promise<number> {
   return times.sort((a, b) => a - b)[Math.floor(reps / 2)];
 }
 
-/** transformer.ts's attention core, op for op (batched matMuls; gradients from ops.ts). */
-function referenceAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, B: number, T: number, H: number): tf.Tensor2D {
-  const d = q.shape[1];
-  const hd = d / H;
-  const heads = (t: tf.Tensor2D) => tf.reshape(tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]);
-  const [qh, kh, vh] = [heads(q), heads(k), heads(v)];
-  const scores = tf.add(tf.mul(tf.matMul(qh, tf.transpose(kh, [0, 2, 1])), 1 / Math.sqrt(hd)), causalMask(T));
-  const y = tf.matMul(tf.softmax(scores), vh);
-  return tf.reshape(tf.transpose(tf.reshape(y, [B, H, T, hd]), [0, 2, 1, 3]), [B * T, d]);
-}
 
 async function proposals(): Promise<string[]> {
   registerFastMatMulGradient();
@@ -143,7 +134,7 @@ async function proposals(): Promise<string[]> {
       const [dq, dk, dv] = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attn(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor2D, B, T, 4), r)))([q, k, v]);
       return [dq, dk, dv];
     };
-    row(`attention core, forward + backward, ${label}`, await timeIt(run(referenceAttention)), await timeIt(run(causalAttention)));
+    row(`attention core, forward + backward, ${label}`, await timeIt(run(attentionCore)), await timeIt(run(causalAttention)));
     tf.dispose([q, k, v, r]);
   }
   const u = tf.randomNormal([2048, 512], 0, 1, 'float32', 5);

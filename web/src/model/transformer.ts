@@ -54,18 +54,24 @@ class Ctx {
   }
 }
 
-function attention(ctx: Ctx, layer: number, x: tf.Tensor2D, B: number, T: number, mask: tf.Tensor): tf.Tensor2D {
-  const { nHeads: H, dModel: d } = ctx.c;
+/**
+ * Causal multi-head self-attention core: q, k, v [B*T, d] -> [B*T, d] (before the
+ * output projection). `mask` is causalMask(T); pass it in to reuse one per forward.
+ */
+export function attentionCore(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, B: number, T: number, H: number, mask: tf.Tensor = causalMask(T)): tf.Tensor2D {
+  const d = q.shape[1];
   const hd = d / H;
   // [B*T, d] -> [B*H, T, hd]
   const heads = (t: tf.Tensor2D) => tf.reshape(tf.transpose(tf.reshape(t, [B, T, H, hd]), [0, 2, 1, 3]), [B * H, T, hd]);
-  const q = heads(ctx.lin(layer, 'q', x));
-  const k = heads(ctx.lin(layer, 'k', x));
-  const v = heads(ctx.lin(layer, 'v', x));
-  const scores = tf.add(tf.mul(tf.matMul(q, tf.transpose(k, [0, 2, 1])), 1 / Math.sqrt(hd)), mask); // [B*H, T, T]
-  const y = tf.matMul(tf.softmax(scores), v); // [B*H, T, hd]
-  const merged = tf.reshape(tf.transpose(tf.reshape(y, [B, H, T, hd]), [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
-  return ctx.lin(layer, 'o', merged);
+  const [qh, kh, vh] = [heads(q), heads(k), heads(v)];
+  const scores = tf.add(tf.mul(tf.matMul(qh, tf.transpose(kh, [0, 2, 1])), 1 / Math.sqrt(hd)), mask); // [B*H, T, T]
+  const y = tf.matMul(tf.softmax(scores), vh); // [B*H, T, hd]
+  return tf.reshape(tf.transpose(tf.reshape(y, [B, H, T, hd]), [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
+}
+
+function attention(ctx: Ctx, layer: number, x: tf.Tensor2D, B: number, T: number, mask: tf.Tensor): tf.Tensor2D {
+  const [q, k, v] = (['q', 'k', 'v'] as const).map((t) => ctx.lin(layer, t, x));
+  return ctx.lin(layer, 'o', attentionCore(q, k, v, B, T, ctx.c.nHeads, mask));
 }
 
 function mlp(ctx: Ctx, layer: number, x: tf.Tensor2D): tf.Tensor2D {
