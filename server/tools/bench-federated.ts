@@ -5,6 +5,7 @@
 // alone, same model, same optimizer, same number of local steps per client.
 import { parseArgs } from 'node:util';
 import { buildCentralData, buildClientData, type ClientData } from '../../web/src/data/clientData.ts';
+import { WordTokenizer } from '../../web/src/data/tokenizer.ts';
 import { fedAvg } from '../../web/src/federation/fedavg.ts';
 import type { Weights } from '../../web/src/federation/weights.ts';
 import { presetConfig, type PresetName } from '../../web/src/model/config.ts';
@@ -41,8 +42,9 @@ const fit = (seed: number, steps = cfg.localSteps) => ({ steps, batchSize: cfg.b
 
 await initNodeTf('wasm');
 const t0 = performance.now();
-const shards: ClientData[] = Array.from({ length: K }, (_, k) => buildClientData(cfg, k, model.vocabSize));
-const central = buildCentralData(cfg, model.vocabSize);
+const tokenizer = WordTokenizer.builtin(model.vocabSize);
+const shards: ClientData[] = Array.from({ length: K }, (_, k) => buildClientData(cfg, k, tokenizer));
+const central = buildCentralData(cfg, tokenizer);
 const trainer = LoraTrainer.create(model, cfg.lora, { modelSeed: cfg.modelSeed });
 const initial = await trainer.getAdapter();
 const accuracyOf = async (w: Weights) => {

@@ -9,6 +9,7 @@
 // never overlap. Only adapter weights, counts and metrics leave the tab.
 import { adapterSpec, type TensorSpec } from '../adapters/spec.ts';
 import { buildClientData, type ClientData } from '../data/clientData.ts';
+import { WordTokenizer } from '../data/tokenizer.ts';
 import { encodeWeights, type Weights, type WirePayload } from '../federation/weights.ts';
 import { presetConfig, type ModelConfig } from '../model/config.ts';
 import { selectBackend } from '../platform/browser.ts';
@@ -483,7 +484,7 @@ export class ClientSession {
       mark('data', 'running');
       await yieldToPaint();
       if (gen !== this.gen) return;
-      const data = buildClientData(config, shard, model.vocabSize);
+      const data = buildClientData(config, shard, WordTokenizer.builtin(model.vocabSize));
       this.data = data;
       this.set({
         labelCounts: [...data.labelCounts],

@@ -3,6 +3,9 @@ import type { EncodedSet } from '../training/types.ts';
 import { buildCentralData, buildClientData, shardIndices } from './clientData.ts';
 import { labelHistogram } from './encode.ts';
 import { generateDataset } from './synthetic.ts';
+import { WordTokenizer } from './tokenizer.ts';
+
+const tok = WordTokenizer.builtin(1024);
 
 const cfg = { dataSeed: 7, numShards: 4, dirichletAlpha: 0.5, seqLen: 32 };
 
@@ -12,10 +15,10 @@ function rows(set: EncodedSet): string[] {
 }
 
 describe('buildClientData', () => {
-  const clients = [0, 1, 2, 3].map((s) => buildClientData(cfg, s, 1024));
+  const clients = [0, 1, 2, 3].map((s) => buildClientData(cfg, s, tok));
 
   it('is deterministic', () => {
-    const again = buildClientData(cfg, 2, 1024);
+    const again = buildClientData(cfg, 2, tok);
     expect(again.train).toEqual(clients[2].train);
     expect(again.localTest).toEqual(clients[2].localTest);
     expect(again.globalTest).toEqual(clients[2].globalTest);
@@ -55,16 +58,16 @@ describe('buildClientData', () => {
   });
 
   it('rejects a shard out of range', () => {
-    expect(() => buildClientData(cfg, 4, 1024)).toThrow(/shard must be an integer in \[0, 4\)/);
-    expect(() => buildClientData(cfg, -1, 1024)).toThrow(/shard/);
+    expect(() => buildClientData(cfg, 4, tok)).toThrow(/shard must be an integer in \[0, 4\)/);
+    expect(() => buildClientData(cfg, -1, tok)).toThrow(/shard/);
   });
 });
 
 describe('buildCentralData', () => {
   it('encodes the whole train set and the global test set', () => {
-    const c = buildCentralData(cfg, 1024);
+    const c = buildCentralData(cfg, tok);
     expect(c.train.n).toBe(3000);
     expect(c.labelCounts).toEqual([1000, 1000, 1000]);
-    expect(c.globalTest).toEqual(buildClientData(cfg, 0, 1024).globalTest);
+    expect(c.globalTest).toEqual(buildClientData(cfg, 0, tok).globalTest);
   });
 });

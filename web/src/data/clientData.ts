@@ -1,12 +1,18 @@
 // What one tab trains and evaluates on: its shard of the built-in dataset.
 // Every tab derives the same dataset and partition from dataSeed, then keeps its shard.
 import type { FederationConfig } from '../protocol/config.ts';
+import type { TextTokenizer } from '../tokenizer/types.ts';
 import type { EncodedSet } from '../training/types.ts';
 import { encodeExamples, labelHistogram } from './encode.ts';
 import { dirichletPartition } from './partition.ts';
 import { deriveSeed, mulberry32, shuffleInPlace } from './rng.ts';
 import { generateDataset, NUM_CLASSES, type Example } from './synthetic.ts';
-import { WordTokenizer } from './tokenizer.ts';
+
+/** Labelled texts split into train and test (the built-in data, or a real dataset's loader). */
+export interface LabeledDataset {
+  train: Example[];
+  test: Example[];
+}
 
 /** Share of a shard held out as the client's local test set. */
 export const LOCAL_TEST_FRACTION = 0.2;
@@ -22,14 +28,14 @@ export interface ClientData {
   labelCounts: number[];
   shard: number;
   numShards: number;
-  tokenizer: WordTokenizer;
+  tokenizer: TextTokenizer;
 }
 
 export interface CentralData {
   train: EncodedSet;
   globalTest: EncodedSet;
   labelCounts: number[];
-  tokenizer: WordTokenizer;
+  tokenizer: TextTokenizer;
 }
 
 /** Indices into the generated train set of each shard, as every tab computes them. */
@@ -45,12 +51,15 @@ export function splitShard(indices: readonly number[], dataSeed: number, shard: 
   return { train: idx.slice(nTest), test: idx.slice(0, nTest) };
 }
 
-export function buildClientData(cfg: DataConfig, shard: number, vocabSize: number): ClientData {
+/**
+ * One tab's data: its shard of dataset (by default the built-in one for
+ * cfg.dataSeed), encoded with the base model's tokenizer.
+ */
+export function buildClientData(cfg: DataConfig, shard: number, tokenizer: TextTokenizer, dataset: LabeledDataset = generateDataset(cfg.dataSeed)): ClientData {
   if (!Number.isInteger(shard) || shard < 0 || shard >= cfg.numShards) {
     throw new Error(`buildClientData: shard must be an integer in [0, ${cfg.numShards}), got ${shard}`);
   }
-  const tokenizer = WordTokenizer.builtin(vocabSize);
-  const data = generateDataset(cfg.dataSeed);
+  const data = dataset;
   const shards = shardIndices(cfg, data.train.map((e) => e.label));
   const split = splitShard(shards[shard], cfg.dataSeed, shard);
   const take = (idx: number[]): Example[] => idx.map((i) => data.train[i]);
@@ -67,9 +76,12 @@ export function buildClientData(cfg: DataConfig, shard: number, vocabSize: numbe
 }
 
 /** The whole train set in one place, for centralized baselines. */
-export function buildCentralData(cfg: Pick<DataConfig, 'dataSeed' | 'seqLen'>, vocabSize: number): CentralData {
-  const tokenizer = WordTokenizer.builtin(vocabSize);
-  const data = generateDataset(cfg.dataSeed);
+export function buildCentralData(
+  cfg: Pick<DataConfig, 'dataSeed' | 'seqLen'>,
+  tokenizer: TextTokenizer,
+  dataset: LabeledDataset = generateDataset(cfg.dataSeed),
+): CentralData {
+  const data = dataset;
   const train = encodeExamples(data.train, tokenizer, cfg.seqLen);
   return {
     train,

@@ -1,9 +1,9 @@
 // Examples to the flat typed arrays the trainer consumes.
 import type { EncodedSet } from '../training/types.ts';
 import type { Example } from './synthetic.ts';
-import type { WordTokenizer } from './tokenizer.ts';
+import type { TextTokenizer } from '../tokenizer/types.ts';
 
-export function encodeExamples(examples: readonly Example[], tok: WordTokenizer, seqLen: number): EncodedSet {
+export function encodeExamples(examples: readonly Example[], tok: TextTokenizer, seqLen: number): EncodedSet {
   const n = examples.length;
   const ids = new Int32Array(n * seqLen); // [n, seqLen], row-major
   const labels = new Int32Array(n);

@@ -10,6 +10,7 @@
 //
 // Ids: [PAD] = 0 (= PAD_ID), [UNK] = 1, [CLS] = 2 (reserved, not emitted by encode),
 // then the words in the order given. Ids up to vocabSize - 1 stay free for a larger model.
+import type { TextTokenizer } from '../tokenizer/types.ts';
 import { PAD_ID } from '../training/types.ts';
 import { builtinVocabulary, NUM_TOKEN } from './synthetic.ts';
 
@@ -22,8 +23,9 @@ const SPECIALS = [PAD, UNK, CLS];
 
 const TOKEN_RE = /<num>|\d+(?:[.,]\d+)*|[a-z]+(?:-[a-z]+)*|'s(?![a-z])|\S/gu;
 
-export class WordTokenizer {
+export class WordTokenizer implements TextTokenizer {
   readonly vocabSize: number;
+  readonly padId = PAD_ID;
   private readonly tokens: string[];
   private readonly ids: Map<string, number>;
 

@@ -417,6 +417,11 @@ export class LmTrainer {
     return { loss: head.loss, grads: this.backward({ ...trunk, ...head }, B, T) };
   }
 
+  /** tfjs's variable name of each weight, by weight name (optimizer state is keyed by these). */
+  variableNames(): Map<string, string> {
+    return new Map([...this.vars].map(([name, v]) => [name, v.name]));
+  }
+
   /** Reads every base weight back (async: a synchronous GPU readback is slow). */
   async getWeights(): Promise<HostWeights> {
     this.check();
