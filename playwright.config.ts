@@ -19,7 +19,7 @@ export default defineConfig({
   webServer: {
     command: 'npx tsx server/main.ts',
     url: `http://127.0.0.1:${PORT}/api/status`,
-    env: { PORT: String(PORT), TABFED_CONFIG: JSON.stringify({ preset: 'tiny', autoStart: false }) },
+    env: { PORT: String(PORT), TABFED_CONFIG: JSON.stringify({ base: 'random', preset: 'tiny', autoStart: false }) },
     reuseExistingServer: !process.env.CI,
     timeout: 60_000,
     stdout: 'pipe',

@@ -4,16 +4,16 @@
 // does the rest. No arithmetic here.
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import type { Server as HttpServer } from 'node:http';
-import { extname, join, resolve } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Server, type Socket } from 'socket.io';
-import { adapterSpec, LORA_TARGETS, specSize } from '../web/src/adapters/spec.ts';
-import { PRESETS } from '../web/src/model/config.ts';
-import { DEFAULT_CONFIG, mergeConfig, type FederationConfig } from '../web/src/protocol/config.ts';
+import { DEFAULT_CONFIG, MAX_ADAPTER_BYTES, mergeConfig, type FederationConfig } from '../web/src/protocol/config.ts';
 import {
   ProtocolError,
   controlSchema,
   evalSchema,
   joinSchema,
+  loadingSchema,
   parse,
   progressSchema,
   readySchema,
@@ -27,9 +27,20 @@ import {
   type Status,
 } from '../web/src/protocol/messages.ts';
 import { Coordinator, type ClientEvent, type Clock, type Transport } from './federation/coordinator.ts';
+import { ModelRegistry, type RegistryOptions } from './models/registry.ts';
+import { modelRoutes, type ModelRoutesOptions } from './models/routes.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Where bases come from by default: the shipped ones in public/models/, added ones in .cache/models/ (not in git). */
+export const DEFAULT_MODELS: RegistryOptions = { dir: join(ROOT, 'public', 'models'), cacheDir: join(ROOT, '.cache', 'models') };
 
 export interface AppOptions {
   config?: Partial<FederationConfig>;
+  /** The base-model registry, or where to scan for one (default DEFAULT_MODELS). */
+  models?: ModelRegistry | RegistryOptions;
+  /** Options of the /api/models routes (fetch, size limit) for tests. */
+  modelRoutes?: Omit<ModelRoutesOptions, 'registry'>;
   /** The built web app (dist/), served with a fallback to index.html for client-side routes. */
   staticDir?: string;
   /** Serves the pages instead of staticDir, e.g. vite's dev middleware. */
@@ -48,6 +59,7 @@ export interface Application {
   app: Express;
   io: TabServer;
   coordinator: Coordinator;
+  models: ModelRegistry;
   /** Stops the coordinator's timers, disconnects every socket and closes the http server. */
   close(): Promise<void>;
 }
@@ -55,18 +67,17 @@ export interface Application {
 const WATCHERS = 'watchers';
 const MiB = 1024 * 1024;
 
-/** Bytes of the largest adapter any config allows: the biggest preset, rank 64, every target. */
-export function largestAdapterBytes(): number {
-  const lora = { rank: 64, alpha: 64, dropout: 0, targets: [...LORA_TARGETS] };
-  return Math.max(...Object.values(PRESETS).map((m) => specSize(adapterSpec(m, lora)) * 4));
-}
+/**
+ * A socket.io message may carry one whole adapter (configs with a bigger one are
+ * refused: MAX_ADAPTER_BYTES), its tensor list and envelope. socket.io drops a
+ * larger message without a word, so the limit is set from the adapter's.
+ */
+export const MAX_MESSAGE_BYTES = MAX_ADAPTER_BYTES + MiB;
 
-/** A socket.io message may carry one whole adapter, with room to spare. */
-export const MAX_MESSAGE_BYTES = 2 * largestAdapterBytes() + MiB;
-
-/** Throws on an invalid opts.config before touching httpServer. */
+/** Throws on an invalid opts.config (an unknown base included) before touching httpServer. */
 export function createApplication(httpServer: HttpServer, opts: AppOptions = {}): Application {
-  const config = mergeConfig(DEFAULT_CONFIG, opts.config ?? {});
+  const models = opts.models instanceof ModelRegistry ? opts.models : ModelRegistry.open(opts.models ?? DEFAULT_MODELS);
+  const config = mergeConfig(DEFAULT_CONFIG, opts.config ?? {}, models);
   const app = express();
   // Registered before socket.io attaches, which then routes /socket.io/ away from express.
   httpServer.on('request', app);
@@ -77,13 +88,14 @@ export function createApplication(httpServer: HttpServer, opts: AppOptions = {})
     send: (clientId, event, msg) => outbox.post(() => emitTo(sockets.get(clientId), event, msg)),
     broadcastStatus: (status) => io.to(WATCHERS).emit('status', status),
   };
-  const coordinator = new Coordinator({ transport, config, clock: opts.clock });
+  const coordinator = new Coordinator({ transport, config, clock: opts.clock, bases: models });
   io.on('connection', (socket) => wireSocket(socket, coordinator, sockets, outbox));
-  mountRoutes(app, coordinator, outbox, opts);
+  mountRoutes(app, coordinator, outbox, models, opts);
   return {
     app,
     io,
     coordinator,
+    models,
     close: async () => {
       coordinator.dispose();
       await io.close();
@@ -145,6 +157,7 @@ function wireSocket(socket: TabSocket, coordinator: Coordinator, sockets: Map<st
   socket.on('update', on((raw) => coordinator.update(clientId(), parse(updateSchema, raw, 'update'))));
   socket.on('eval', on((raw) => coordinator.eval(clientId(), parse(evalSchema, raw, 'eval'))));
   socket.on('progress', on((raw) => (coordinator.progress(clientId(), parse(progressSchema, raw, 'progress')), { ok: true })));
+  socket.on('loading', on((raw) => (coordinator.loading(clientId(), parse(loadingSchema, raw, 'loading')), { ok: true })));
   socket.on('control', on((raw) => withStatus(coordinator, coordinator.control(parse(controlSchema, raw, 'control')))));
   socket.on('watch', (...args: unknown[]) => {
     void socket.join(WATCHERS);
@@ -199,8 +212,12 @@ function answer(socket: TabSocket, coordinator: Coordinator, reply: Reply, ack: 
 
 // ---- HTTP ----------------------------------------------------------------------------
 
-function mountRoutes(app: Express, coordinator: Coordinator, outbox: Outbox, opts: AppOptions): void {
+function mountRoutes(app: Express, coordinator: Coordinator, outbox: Outbox, registry: ModelRegistry, opts: AppOptions): void {
   app.disable('x-powered-by');
+  const models = modelRoutes({ ...opts.modelRoutes, registry });
+  app.use('/api/models', models.api);
+  // The one source of base files (public/ is also copied into dist/, without models/: vite.config.ts).
+  app.get('/models/:id/:file', models.files);
   app.get('/api/status', (_req, res) => {
     res.json(coordinator.status());
   });

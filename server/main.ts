@@ -1,13 +1,17 @@
 // `npm start` serves the built app (dist/) and the federation on PORT (3000);
 // `npm run dev` (--dev) serves the pages through vite's middleware instead.
 // TABFED_CONFIG='{"preset":"tiny","rounds":5}' overrides the default config.
+// Base models: the shipped ones in public/models/<id>/, plus those added from the
+// coordinator page (kept in .cache/models/).
 import { existsSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RequestHandler } from 'express';
+import { RANDOM_BASE } from '../web/src/protocol/base.ts';
 import { DEFAULT_CONFIG, mergeConfig, type FederationConfig } from '../web/src/protocol/config.ts';
-import { createApplication, type AppOptions } from './app.ts';
+import { createApplication, DEFAULT_MODELS, type AppOptions } from './app.ts';
+import { ModelRegistry } from './models/registry.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = join(ROOT, 'dist');
@@ -17,17 +21,26 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-function configFromEnv(): FederationConfig {
+function configFromEnv(models: ModelRegistry): FederationConfig {
   const raw = process.env.TABFED_CONFIG;
-  if (!raw?.trim()) return DEFAULT_CONFIG;
-  let patch: unknown;
-  try {
-    patch = JSON.parse(raw);
-  } catch (e) {
-    fail(`TABFED_CONFIG is not valid JSON: ${(e as Error).message}`);
+  let patch: Record<string, unknown> = {};
+  if (raw?.trim()) {
+    try {
+      patch = JSON.parse(raw);
+    } catch (e) {
+      fail(`TABFED_CONFIG is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+  if (patch && typeof patch === 'object' && !('base' in patch) && !models.get(DEFAULT_CONFIG.base)) {
+    // A checkout without the shipped base still starts, over the random one, and says why.
+    console.warn(
+      `tabfed: WARNING: the default base model "${DEFAULT_CONFIG.base}" is not in ${DEFAULT_MODELS.dir} ` +
+        `(run \`npm run pretrain\` to make it); federating over the seeded random base instead`,
+    );
+    patch = { ...patch, base: RANDOM_BASE };
   }
   try {
-    return mergeConfig(DEFAULT_CONFIG, patch);
+    return mergeConfig(DEFAULT_CONFIG, patch, models);
   } catch (e) {
     fail(`TABFED_CONFIG: ${(e as Error).message}`);
   }
@@ -56,16 +69,20 @@ async function pages(httpServer: HttpServer, dev: boolean): Promise<{ opts: AppO
 
 async function main(): Promise<void> {
   const dev = process.argv.includes('--dev');
-  const config = configFromEnv();
+  const models = ModelRegistry.open(DEFAULT_MODELS);
+  for (const p of models.problems) console.warn(`tabfed: base models: ${p}`);
+  const config = configFromEnv(models);
   const port = portFromEnv();
   const httpServer = createServer();
   const site = await pages(httpServer, dev);
-  const app = createApplication(httpServer, { ...site.opts, config });
+  const app = createApplication(httpServer, { ...site.opts, config, models });
   httpServer.on('error', (e) => fail(`cannot listen on port ${port}: ${e.message}`));
   httpServer.listen(port, () => {
     const { port: actual } = httpServer.address() as { port: number };
     console.log(`tabfed${dev ? ' (dev)' : ''}: http://localhost:${actual}/  (coordinator: http://localhost:${actual}/coordinator)`);
-    console.log(`tabfed: preset ${config.preset}, ${config.rounds} rounds, ${config.numShards} shards, min ${config.minClients} clients`);
+    const base = app.coordinator.status().base;
+    console.log(`tabfed: base ${base.id} (${base.label}), ${config.rounds} rounds, ${config.numShards} shards, min ${config.minClients} clients`);
+    console.log(`tabfed: base models: ${['random', ...models.list().map((b) => b.id)].join(', ')}`);
   });
   const stop = async () => {
     await Promise.allSettled([app.close(), site.close()]);

@@ -7,8 +7,8 @@ import { adapterSpec } from '../../web/src/adapters/spec.ts';
 import { initAdapter } from '../../web/src/adapters/init.ts';
 import { deriveSeed, mulberry32 } from '../../web/src/data/rng.ts';
 import { encodeWeights, weightsByteLength, type TensorHeader, type Weights } from '../../web/src/federation/weights.ts';
-import { presetConfig } from '../../web/src/model/config.ts';
-import { DEFAULT_CONFIG, mergeConfig, type FederationConfig } from '../../web/src/protocol/config.ts';
+import { baseModelConfig, EMPTY_CATALOG, type BaseCatalog, type BaseDescriptor } from '../../web/src/protocol/base.ts';
+import { DEFAULT_CONFIG, mergeConfig, resolveBase, type FederationConfig } from '../../web/src/protocol/config.ts';
 import {
   ProtocolError,
   decodeWeights,
@@ -21,6 +21,7 @@ import {
   type FederationMsg,
   type JoinAck,
   type JoinMsg,
+  type LoadingMsg,
   type Phase,
   type ProgressMsg,
   type ReadyMsg,
@@ -60,6 +61,8 @@ export interface CoordinatorDeps {
   config?: Partial<FederationConfig>;
   clock?: Clock;
   strategy?: Strategy;
+  /** The registered base models a config may name besides 'random' (server/models/registry.ts). */
+  bases?: BaseCatalog;
   /** Federation ids; crypto.randomUUID unless a test needs fixed ones. */
   newId?: () => string;
 }
@@ -68,7 +71,7 @@ export interface CoordinatorDeps {
 const STATUS_PER_SECOND = 5;
 
 /** Changing these changes the adapter's shape or the tabs' data, so the federation starts over. */
-const RESET_KEYS = ['preset', 'lora', 'modelSeed', 'dataSeed', 'numShards', 'dirichletAlpha', 'seqLen'] as const;
+const RESET_KEYS = ['base', 'preset', 'lora', 'modelSeed', 'dataSeed', 'numShards', 'dirichletAlpha', 'seqLen'] as const;
 
 interface Client {
   id: string;
@@ -128,8 +131,11 @@ export class Coordinator {
   private readonly clock: Clock;
   private readonly strategy: Strategy;
   private readonly newId: () => string;
+  private readonly bases: BaseCatalog;
 
   private config: FederationConfig;
+  /** config.base described, as tabs receive it. */
+  private base!: BaseDescriptor;
   private spec: TensorHeader[] = [];
   private federation = '';
   private round = 0;
@@ -151,7 +157,8 @@ export class Coordinator {
     this.clock = deps.clock ?? systemClock;
     this.strategy = deps.strategy ?? fedAvgStrategy;
     this.newId = deps.newId ?? randomUUID;
-    this.config = mergeConfig(DEFAULT_CONFIG, deps.config ?? {});
+    this.bases = deps.bases ?? EMPTY_CATALOG;
+    this.config = mergeConfig(DEFAULT_CONFIG, deps.config ?? {}, this.bases);
     this.startFederation();
   }
 
@@ -207,6 +214,14 @@ export class Coordinator {
     if (!c || msg.federation !== this.federation || s?.kind !== 'fit' || s.round !== msg.round || !s.selected.has(clientId)) return;
     if (s.results.has(clientId)) return;
     c.activity = `training ${msg.step}/${msg.steps}`;
+    this.changed();
+  }
+
+  /** What a tab that is not ready yet is doing (downloading the base, or why it cannot). */
+  loading(clientId: string, msg: LoadingMsg): void {
+    const c = this.seen(clientId);
+    if (!c || c.ready || msg.federation !== this.federation) return;
+    c.activity = msg.activity;
     this.changed();
   }
 
@@ -273,6 +288,7 @@ export class Coordinator {
       phase: this.phase,
       running: this.running,
       config: this.config,
+      base: this.base,
       clients: [...this.clients.values()].map(clientStatus),
       history: [...this.history],
       adapterBytes: weightsByteLength(this.global),
@@ -414,7 +430,7 @@ export class Coordinator {
   private configure(patch: unknown): Ack {
     let next: FederationConfig;
     try {
-      next = mergeConfig(this.config, patch);
+      next = mergeConfig(this.config, patch, this.bases);
     } catch (e) {
       return fail('bad-config', (e as Error).message);
     }
@@ -450,7 +466,9 @@ export class Coordinator {
 
   private startFederation(): void {
     this.federation = this.newId();
-    const spec = adapterSpec(presetConfig(this.config.preset), this.config.lora);
+    // mergeConfig checked that the base exists.
+    this.base = resolveBase(this.config, this.bases)!;
+    const spec = adapterSpec(baseModelConfig(this.base), this.config.lora);
     this.spec = spec.map(({ name, shape }) => ({ name, shape }));
     this.global = initAdapter(spec, this.config.modelSeed);
     this.round = 0;
@@ -493,7 +511,7 @@ export class Coordinator {
   }
 
   private federationMsg(): FederationMsg {
-    return { federation: this.federation, round: this.round, phase: this.phase, config: this.config };
+    return { federation: this.federation, round: this.round, phase: this.phase, config: this.config, base: this.base };
   }
 
   private setPhase(phase: Phase, message: string): void {

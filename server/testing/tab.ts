@@ -22,8 +22,9 @@ export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 export type Received = { [E in keyof ServerToClientEvents]: Parameters<ServerToClientEvents[E]>[0] };
 type Logged = { [E in keyof Received]: { event: E; msg: Received[E] } }[keyof Received];
 
-/** The smallest federation worth testing: tiny preset, rank-2 adapters on q and v. */
+/** The smallest federation worth testing: the random base of the tiny preset, rank-2 adapters on q and v. */
 export const TINY: Partial<FederationConfig> = {
+  base: 'random',
   preset: 'tiny',
   lora: { rank: 2, alpha: 4, dropout: 0, targets: ['q', 'v'] },
   seqLen: 32,
@@ -63,6 +64,8 @@ export interface TabOptions {
   onFit?: (msg: FitMsg) => 'answer' | 'silent' | 'disconnect';
   /** Whether to answer the evaluation of a round (default: always). */
   answerEvaluate?: (round: number) => boolean;
+  /** Send ready after joining (default true); false stays joined but not ready, like a tab still loading. */
+  ready?: boolean;
 }
 
 export class FakeTab {
@@ -97,6 +100,7 @@ export class FakeTab {
     const ack = await tab.socket.emitWithAck('join', { protocol: PROTOCOL_VERSION, name: opts.name, shard: opts.shard });
     if (!ack.ok) throw new Error(`join refused: ${ack.error}`);
     tab.join = ack;
+    if (opts.ready === false) return tab;
     const ready = await tab.sendReady(ack.federation);
     if (!ready.ok) throw new Error(`ready refused: ${ready.error}`);
     return tab;

@@ -1,7 +1,7 @@
 // The federation's configuration: owned by the server, sent to every client.
 import { z } from 'zod';
 import { LORA_TARGETS } from '../adapters/spec.ts';
-import { presetConfig } from '../model/config.ts';
+import { adapterBytes, baseModelConfig, RANDOM_BASE, randomBaseDescriptor, type BaseCatalog, type BaseDescriptor } from './base.ts';
 
 export const loraConfigSchema = z.object({
   rank: z.number().int().min(1).max(64),
@@ -11,9 +11,15 @@ export const loraConfigSchema = z.object({
 });
 
 export const federationConfigSchema = z.object({
-  /** Base model preset: every client builds the same architecture. */
+  /**
+   * The frozen base model: 'random' (the seeded random init of `preset`) or the
+   * id of a base the server has registered (GET /api/models), whose own
+   * config.json then fixes the architecture and `preset` is ignored.
+   */
+  base: z.string().min(1).max(64),
+  /** Architecture of the 'random' base: every client builds the same one. */
   preset: z.enum(['tiny', 'small']),
-  /** Seed of the base model's init (a seeded random base until a pretrained one ships). */
+  /** Seed of the initial adapter, and of the base's init when base is 'random'. */
   modelSeed: z.number().int().min(0),
   /** Seed of the built-in dataset and of its partition. */
   dataSeed: z.number().int().min(0),
@@ -21,7 +27,7 @@ export const federationConfigSchema = z.object({
   numShards: z.number().int().min(1).max(64),
   /** Dirichlet concentration of the label skew: small = very non-IID. */
   dirichletAlpha: z.number().positive().max(1000),
-  /** Tokens per example (padded / truncated); at most the preset's context. */
+  /** Tokens per example (padded / truncated); at most the base model's context. */
   seqLen: z.number().int().min(8).max(128),
   rounds: z.number().int().min(1).max(1000),
   localSteps: z.number().int().min(1).max(10000),
@@ -40,7 +46,12 @@ export const federationConfigSchema = z.object({
 
 export type FederationConfig = z.infer<typeof federationConfigSchema>;
 
+/** The most one adapter may weigh on the wire: socket.io's message limit comes from it (server/app.ts) and a bigger adapter is refused here. Any LoRA of GPT-2 small (d 768, 12 layers) fits: rank 64 on every target is 42.5 MB. */
+export const MAX_ADAPTER_BYTES = 64 * 1024 * 1024;
+
 export const DEFAULT_CONFIG: FederationConfig = {
+  // The pretrained base shipped in public/models/tabfed-brown/ (npm run pretrain).
+  base: 'tabfed-brown',
   preset: 'small',
   modelSeed: 1,
   dataSeed: 7,
@@ -59,24 +70,50 @@ export const DEFAULT_CONFIG: FederationConfig = {
   autoStart: true,
 };
 
-/** Validates a partial update against the current config; throws a readable error. */
-export function mergeConfig(base: FederationConfig, patch: unknown): FederationConfig {
+/**
+ * Validates a partial update against the current config; throws a readable
+ * error. With a catalog (the server's registered bases) the base must exist and
+ * the limits of its architecture apply; without one (a page checking a form
+ * before sending it) only the random base's limits can be checked.
+ */
+export function mergeConfig(base: FederationConfig, patch: unknown, catalog?: BaseCatalog): FederationConfig {
   const partial = federationConfigSchema.partial().strict().safeParse(patch ?? {});
   if (!partial.success) throw new Error(`invalid config: ${formatIssues(partial.error)}`);
   const merged = federationConfigSchema.safeParse({ ...base, ...partial.data });
   if (!merged.success) throw new Error(`invalid config: ${formatIssues(merged.error)}`);
-  const issues = modelIssues(merged.data);
+  const issues = modelIssues(merged.data, catalog);
   if (issues.length) throw new Error(`invalid config: ${issues.join('; ')}`);
   return merged.data;
 }
 
-/** What the schema cannot see: limits that depend on the chosen preset. */
-export function modelIssues(c: FederationConfig): string[] {
-  const m = presetConfig(c.preset);
+/** The descriptor of c's base: built for 'random', looked up otherwise (undefined when unknown). */
+export function resolveBase(c: FederationConfig, catalog?: BaseCatalog): BaseDescriptor | undefined {
+  return c.base === RANDOM_BASE ? randomBaseDescriptor(c.preset, c.modelSeed) : catalog?.get(c.base);
+}
+
+/** What the schema cannot see: limits that depend on the base model's architecture. */
+export function modelIssues(c: FederationConfig, catalog?: BaseCatalog): string[] {
   const issues: string[] = [];
-  if (c.seqLen > m.contextLength) issues.push(`seqLen: ${c.seqLen} exceeds the ${c.preset} preset's context of ${m.contextLength}`);
-  if (c.lora.rank > m.dModel) issues.push(`lora.rank: ${c.lora.rank} exceeds the ${c.preset} preset's dModel of ${m.dModel}`);
   if (new Set(c.lora.targets).size !== c.lora.targets.length) issues.push('lora.targets: must not repeat');
+  const base = resolveBase(c, catalog);
+  if (!base) {
+    if (catalog) {
+      const known = [RANDOM_BASE, ...catalog.list().map((b) => b.id)].join(', ');
+      issues.push(`base: no base model "${c.base}" is registered (known: ${known})`);
+    }
+    return issues;
+  }
+  const m = baseModelConfig(base);
+  const what = c.base === RANDOM_BASE ? `the ${c.preset} preset's` : `base model "${base.id}"'s`;
+  if (c.seqLen > m.contextLength) issues.push(`seqLen: ${c.seqLen} exceeds ${what} context of ${m.contextLength}`);
+  if (c.lora.rank > m.dModel) issues.push(`lora.rank: ${c.lora.rank} exceeds ${what} dModel of ${m.dModel}`);
+  else {
+    const bytes = adapterBytes(m, c.lora);
+    if (bytes > MAX_ADAPTER_BYTES) {
+      const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+      issues.push(`lora: this adapter would be ${mb(bytes)} on ${what} architecture, over the ${mb(MAX_ADAPTER_BYTES)} a message may carry; lower the rank or target fewer modules`);
+    }
+  }
   return issues;
 }
 

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { encodeWeights, type TensorHeader, type Weights } from '../federation/weights.ts';
 import { presetConfig } from '../model/config.ts';
+import type { LoraConfig } from '../adapters/spec.ts';
+import { baseDescriptorSchema, randomBaseDescriptor, type BaseCatalog, type BaseDescriptor, type BaseFileName } from './base.ts';
 import { DEFAULT_CONFIG, mergeConfig } from './config.ts';
 import { ProtocolError, decodeWeights, parse, parseConfig, readySchema, updateSchema } from './messages.ts';
 
@@ -121,18 +123,70 @@ describe('parse', () => {
   });
 });
 
-describe('config checks that depend on the preset', () => {
+describe('config checks that depend on the base model', () => {
   const tiny = presetConfig('tiny');
+  const random = { base: 'random', preset: 'tiny' } as const;
 
-  it('refuses a sequence longer than the preset context', () => {
+  it('refuses a sequence longer than the preset context (random base)', () => {
     const seqLen = tiny.contextLength + 1;
-    expect(() => mergeConfig(DEFAULT_CONFIG, { preset: 'tiny', seqLen })).toThrow(new RegExp(`seqLen: ${seqLen} exceeds`));
-    expect(refusal(() => parseConfig({ ...DEFAULT_CONFIG, preset: 'tiny', seqLen })).code).toBe('bad-config');
-    expect(mergeConfig(DEFAULT_CONFIG, { preset: 'tiny', seqLen: tiny.contextLength }).seqLen).toBe(tiny.contextLength);
+    expect(() => mergeConfig(DEFAULT_CONFIG, { ...random, seqLen })).toThrow(new RegExp(`seqLen: ${seqLen} exceeds the tiny preset's context of 64`));
+    expect(refusal(() => parseConfig({ ...DEFAULT_CONFIG, ...random, seqLen })).code).toBe('bad-config');
+    expect(mergeConfig(DEFAULT_CONFIG, { ...random, seqLen: tiny.contextLength }).seqLen).toBe(tiny.contextLength);
+  });
+
+  const registered = (id: string, model: BaseDescriptor['model']): BaseDescriptor => ({
+    id,
+    label: id,
+    description: '',
+    pretrained: true,
+    source: 'url',
+    params: 1,
+    model,
+    files: ['config.json', 'tokenizer.json', 'model.safetensors'].map((name) => ({ name: name as BaseFileName, url: `/models/${id}/${name}`, bytes: 1, sha256: '0'.repeat(64) })),
+  });
+  const small = registered('small-lm', { vocabSize: 500, contextLength: 48, dModel: 16, nLayers: 1, nHeads: 2, mlpRatio: 4, layerNormEps: 1e-5 });
+  const medium = registered('gpt2-medium', { vocabSize: 50257, contextLength: 1024, dModel: 1024, nLayers: 24, nHeads: 16, mlpRatio: 4, layerNormEps: 1e-5 });
+  const catalog: BaseCatalog = { get: (id) => [small, medium].find((b) => b.id === id), list: () => [small, medium] };
+
+  it("applies a registered base's limits, not the preset's", () => {
+    expect(mergeConfig(DEFAULT_CONFIG, { base: 'small-lm', seqLen: 48 }, catalog)).toMatchObject({ base: 'small-lm', seqLen: 48 });
+    expect(() => mergeConfig(DEFAULT_CONFIG, { base: 'small-lm', seqLen: 49 }, catalog)).toThrow(/seqLen: 49 exceeds base model "small-lm"'s context of 48/);
+    const lora = { ...DEFAULT_CONFIG.lora, rank: 17 };
+    expect(() => mergeConfig(DEFAULT_CONFIG, { base: 'small-lm', lora }, catalog)).toThrow(/lora\.rank: 17 exceeds base model "small-lm"'s dModel of 16/);
+  });
+
+  it('refuses an unknown base, naming the known ones', () => {
+    expect(() => mergeConfig(DEFAULT_CONFIG, { base: 'nope' }, catalog)).toThrow('invalid config: base: no base model "nope" is registered (known: random, small-lm, gpt2-medium)');
+  });
+
+  it('refuses an adapter too big for one message', () => {
+    const lora = { rank: 64, alpha: 64, dropout: 0, targets: ['q', 'k', 'v', 'o', 'fc_in', 'fc_out'] as LoraConfig['targets'] };
+    expect(() => mergeConfig(DEFAULT_CONFIG, { base: 'gpt2-medium', lora }, catalog)).toThrow(/lora: this adapter would be 10\d\.\d MB on base model "gpt2-medium"'s architecture, over the 64\.0 MB a message may carry/);
+    expect(mergeConfig(DEFAULT_CONFIG, { base: 'gpt2-medium', lora: { ...lora, rank: 8 } }, catalog).lora.rank).toBe(8);
   });
 
   it('refuses repeated LoRA targets', () => {
     const lora = { ...DEFAULT_CONFIG.lora, targets: ['q', 'q'] };
     expect(() => mergeConfig(DEFAULT_CONFIG, { lora })).toThrow(/lora\.targets: must not repeat/);
+  });
+});
+
+describe('base descriptors', () => {
+  it('describe the random base: no files, not pretrained, the preset architecture', () => {
+    const d = randomBaseDescriptor('tiny', 1);
+    expect(baseDescriptorSchema.parse(d)).toEqual(d);
+    expect(d).toMatchObject({ id: 'random', pretrained: false, files: [], model: { dModel: presetConfig('tiny').dModel } });
+  });
+
+  it('name every problem of a checkpoint descriptor', () => {
+    const file = (name: string, sha256 = 'a'.repeat(64)) => ({ name, url: `/models/x/${name}`, bytes: 10, sha256 });
+    const d = { ...randomBaseDescriptor('tiny', 1), id: 'x', source: 'url', files: [file('config.json'), file('model.safetensors', 'XYZ'), file('config.json')] };
+    const r = baseDescriptorSchema.safeParse(d);
+    expect(r.success).toBe(false);
+    const text = r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    expect(text).toMatch(/files\.1\.sha256: must be 64 lowercase hex digits/);
+    expect(baseDescriptorSchema.safeParse({ ...d, files: [file('config.json'), file('model.safetensors')] }).error!.issues.map((i) => i.message)).toEqual(['tokenizer.json is missing']);
+    expect(baseDescriptorSchema.safeParse({ ...randomBaseDescriptor('tiny', 1), files: [file('config.json')] }).success).toBe(false);
+    expect(baseDescriptorSchema.safeParse({ ...d, id: '../etc' }).success).toBe(false);
   });
 });

@@ -3,6 +3,7 @@
 // Every payload names its federation and round.
 import { z } from 'zod';
 import { sizeOf, type TensorHeader, type Weights, type WirePayload } from '../federation/weights.ts';
+import type { BaseCatalog, BaseDescriptor } from './base.ts';
 import { federationConfigSchema, formatIssues, modelIssues, type FederationConfig } from './config.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -89,6 +90,16 @@ export const updateSchema = z.object({
 export type UpdateMsg = z.infer<typeof updateSchema>;
 export type UpdateOut = Omit<UpdateMsg, 'weights'> & { weights: WirePayload };
 
+/**
+ * What a tab that is not ready is doing, for the coordinator's table: getting
+ * the base model ready, or why it cannot (e.g. a corrupt download). No ack.
+ */
+export const loadingSchema = z.object({
+  ...envelope,
+  activity: z.string().min(1).max(300),
+});
+export type LoadingMsg = z.infer<typeof loadingSchema>;
+
 export const progressSchema = z.object({
   ...envelope,
   step: z.number().int().min(0),
@@ -147,6 +158,8 @@ export interface FederationMsg {
   round: number;
   phase: Phase;
   config: FederationConfig;
+  /** config.base described: what to download and verify (tabs check it with baseDescriptorSchema). */
+  base: BaseDescriptor;
   /** The receiving tab's shard, which a reset that changes numShards may move. */
   shard?: number;
 }
@@ -195,6 +208,7 @@ export interface Status {
   phase: Phase;
   running: boolean;
   config: FederationConfig;
+  base: BaseDescriptor;
   clients: ClientStatus[];
   history: RoundRecord[];
   adapterBytes: number;
@@ -216,6 +230,7 @@ export interface ClientToServerEvents {
   ready: (msg: ReadyMsg, ack: (a: Ack) => void) => void;
   update: (msg: UpdateOut, ack: (a: Ack) => void) => void;
   progress: (msg: ProgressMsg) => void;
+  loading: (msg: LoadingMsg) => void;
   eval: (msg: EvalMsg, ack: (a: Ack) => void) => void;
   watch: (ack: (s: Status) => void) => void;
   control: (msg: ControlMsg, ack: (a: Ack & { status?: Status }) => void) => void;
@@ -230,10 +245,10 @@ export function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T 
   return r.data;
 }
 
-export function parseConfig(value: unknown): FederationConfig {
+export function parseConfig(value: unknown, catalog?: BaseCatalog): FederationConfig {
   const r = federationConfigSchema.safeParse(value);
   if (!r.success) throw new ProtocolError('bad-config', `config: ${formatIssues(r.error)}`);
-  const issues = modelIssues(r.data);
+  const issues = modelIssues(r.data, catalog);
   if (issues.length) throw new ProtocolError('bad-config', `config: ${issues.join('; ')}`);
   return r.data;
 }
