@@ -18,6 +18,10 @@ export interface TabState {
   phase: string;
   backend: string | null;
   lastMetrics: { local: { accuracy: number }; global: { accuracy: number } } | null;
+  lastError: string | null;
+  base: string | null;
+  baseLoad: { id: string; cached: string[]; downloaded: string[]; repaired: string[] } | null;
+  canRetry: boolean;
 }
 
 /** The e2e federation: the random base of the tiny preset and a few short rounds, so three tabs finish in minutes on 2 cores. */
@@ -69,15 +73,19 @@ export class Federation {
   }
 }
 
-export const test = base.extend<{ federation: Federation; openTab: (query?: string) => Promise<Tab> }>({
+/** Opens the institution page in a new context; beforeGoto may set up routes first (e.g. to corrupt a download). */
+export type OpenTab = (query?: string, beforeGoto?: (page: Page) => Promise<void>) => Promise<Tab>;
+
+export const test = base.extend<{ federation: Federation; openTab: OpenTab }>({
   federation: async ({ request }, use) => {
     await use(new Federation(request));
   },
   openTab: async ({ browser, baseURL }, use) => {
     const tabs: Tab[] = [];
-    await use(async (query = '') => {
+    await use(async (query = '', beforeGoto) => {
       const context = await browser.newContext({ baseURL });
       const page = await context.newPage();
+      await beforeGoto?.(page);
       const errors: string[] = [];
       page.on('console', (m) => {
         if (m.type() === 'error') errors.push(m.text());

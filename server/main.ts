@@ -1,8 +1,8 @@
 // `npm start` serves the built app (dist/) and the federation on PORT (3000);
 // `npm run dev` (--dev) serves the pages through vite's middleware instead.
 // TABFED_CONFIG='{"preset":"tiny","rounds":5}' overrides the default config.
-// Base models: the shipped ones in public/models/<id>/, plus those added from the
-// coordinator page (kept in .cache/models/).
+// Base models: the shipped ones in public/models/<id>/ (TABFED_MODELS_DIR
+// overrides), plus those added from the coordinator page (kept in .cache/models/).
 import { existsSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
@@ -34,7 +34,7 @@ function configFromEnv(models: ModelRegistry): FederationConfig {
   if (patch && typeof patch === 'object' && !('base' in patch) && !models.get(DEFAULT_CONFIG.base)) {
     // A checkout without the shipped base still starts, over the random one, and says why.
     console.warn(
-      `tabfed: WARNING: the default base model "${DEFAULT_CONFIG.base}" is not in ${DEFAULT_MODELS.dir} ` +
+      `tabfed: WARNING: the default base model "${DEFAULT_CONFIG.base}" is not among the base models (${models.problems.length ? 'see above' : 'none found'}) ` +
         `(run \`npm run pretrain\` to make it); federating over the seeded random base instead`,
     );
     patch = { ...patch, base: RANDOM_BASE };
@@ -69,7 +69,7 @@ async function pages(httpServer: HttpServer, dev: boolean): Promise<{ opts: AppO
 
 async function main(): Promise<void> {
   const dev = process.argv.includes('--dev');
-  const models = ModelRegistry.open(DEFAULT_MODELS);
+  const models = ModelRegistry.open({ ...DEFAULT_MODELS, dir: process.env.TABFED_MODELS_DIR?.trim() || DEFAULT_MODELS.dir });
   for (const p of models.problems) console.warn(`tabfed: base models: ${p}`);
   const config = configFromEnv(models);
   const port = portFromEnv();

@@ -1,19 +1,26 @@
 // The tab's federated client: a small state machine, independent of React.
 //
-//   connect -> join -> (probe backend, build model + data shard, load global) -> ready
+//   connect -> join -> (probe backend, get the base model: download, cache and
+//             verify its files, build model + data shard, load global) -> ready
+//   a base that cannot be had (HTTP error, corrupt file) -> error, no ready: the
+//             server never picks this tab until Retry (or a new federation) succeeds
 //   fit      -> set global, train locally, send the adapter (update)
 //   evaluate -> set global, evaluate local + global test sets (eval)
 //   federation with a new id -> dispose, rebuild from scratch, ready again
 //
 // Work runs one job at a time on a promise chain, so training and evaluation
 // never overlap. Only adapter weights, counts and metrics leave the tab.
+import { initAdapter } from '../adapters/init.ts';
 import { adapterSpec, type TensorSpec } from '../adapters/spec.ts';
+import { browserDownloadEnv, fetchBaseFiles, loadVerifiedBase, type DownloadProgress } from '../basemodel/download.ts';
 import { buildClientData, type ClientData } from '../data/clientData.ts';
 import { WordTokenizer } from '../data/tokenizer.ts';
 import { encodeWeights, type Weights, type WirePayload } from '../federation/weights.ts';
 import { presetConfig, type ModelConfig } from '../model/config.ts';
 import { selectBackend } from '../platform/browser.ts';
-import type { FederationConfig } from '../protocol/config.ts';
+import { baseDescriptorSchema, RANDOM_BASE, type BaseDescriptor } from '../protocol/base.ts';
+import { formatIssues, type FederationConfig } from '../protocol/config.ts';
+import type { TextTokenizer } from '../tokenizer/types.ts';
 import {
   decodeWeights,
   PROTOCOL_VERSION,
@@ -33,7 +40,7 @@ import { yieldToEventLoop, yieldToPaint } from './yield.ts';
 
 export type ClientPhase = 'connecting' | 'loading' | 'ready' | 'training' | 'evaluating' | 'error' | 'done';
 
-export type LoadingKey = 'backend' | 'model' | 'data' | 'adapter' | 'register';
+export type LoadingKey = 'backend' | 'base' | 'model' | 'data' | 'adapter' | 'register';
 export interface LoadingStep {
   key: LoadingKey;
   label: string;
@@ -53,6 +60,15 @@ export interface BackendInfo {
   tried: { name: string; ok: boolean; ms?: number; note?: string }[];
 }
 
+/** Where the base model's files came from in the last build. */
+export interface BaseLoad {
+  id: string;
+  cached: string[];
+  downloaded: string[];
+  /** Cached copies that failed verification: deleted and downloaded again. */
+  repaired: string[];
+}
+
 export interface SessionState {
   phase: ClientPhase;
   connected: boolean;
@@ -68,6 +84,11 @@ export interface SessionState {
   round: number;
   serverPhase: Phase | null;
   config: FederationConfig | null;
+  /** The federation's base model, as the server described it. */
+  base: BaseDescriptor | null;
+  /** Bytes of the base's files so far, while they download. */
+  download: DownloadProgress | null;
+  baseLoad: BaseLoad | null;
   model: ModelConfig | null;
   backend: BackendInfo | null;
   baseParams: number | null;
@@ -84,6 +105,8 @@ export interface SessionState {
   /** What just happened that is worth a line but is not an error. */
   notice: string | null;
   lastError: { message: string; at: number } | null;
+  /** Whether setting up failed in a way that trying again may fix (a download, a corrupt file): the page offers Retry. */
+  canRetry: boolean;
 }
 
 /** What Playwright polls: small and JSON-serializable. */
@@ -102,10 +125,16 @@ export interface TabfedState {
   steps: number | null;
   lastMetrics: { local: Metrics; global: Metrics } | null;
   lastError: string | null;
+  /** The base model's id, and where its files came from in the last build. */
+  base: string | null;
+  baseLoad: BaseLoad | null;
+  canRetry: boolean;
 }
 
 export interface TabfedApi {
   state(): TabfedState;
+  /** What the Retry button does. */
+  retry(): void;
   history(): RoundMetrics[];
   socketId(): string | null;
   config(): FederationConfig | null;
@@ -118,6 +147,7 @@ declare global {
 }
 
 const PROGRESS_EMIT_MS = 250;
+const DOWNLOAD_UI_MS = 100;
 const PROGRESS_UI_MS = 100;
 const JOIN_TIMEOUT_MS = 15_000;
 const REPLY_TIMEOUT_MS = 30_000;
@@ -129,11 +159,19 @@ class Aborted extends Error {
   }
 }
 
-/** Thrown by a job whose failure leaves the tab unable to take part. */
-class Fatal extends Error {}
+/** Thrown by a job whose failure leaves the tab unable to take part; retryable: Retry may fix it. */
+class Fatal extends Error {
+  constructor(
+    message: string,
+    readonly retryable = true,
+  ) {
+    super(message);
+  }
+}
 
 const LOADING_STEPS: [LoadingKey, string][] = [
   ['backend', 'Probing compute backends (WebGPU, WebGL, WASM, CPU)'],
+  ['base', 'Getting the base model: download, cache and verify its files'],
   ['model', 'Building the base model and its LoRA adapter'],
   ['data', 'Building this institution’s data shard'],
   ['adapter', 'Loading the global adapter'],
@@ -194,6 +232,10 @@ export class ClientSession {
   private latestEvalRound = -1;
   private evaluatedLastRound = false;
   private currentFit: { round: number; key: number; abort: string | null } | null = null;
+  /** The federation's base, as received (checked in build), and the global adapter of the join, for Retry. */
+  private baseMsg: unknown = null;
+  private joinGlobal: WirePayload | null = null;
+  private download: AbortController | null = null;
   private joining = false;
   private started = false;
 
@@ -212,6 +254,9 @@ export class ClientSession {
       round: 0,
       serverPhase: null,
       config: null,
+      base: null,
+      download: null,
+      baseLoad: null,
       model: null,
       backend: null,
       baseParams: null,
@@ -227,6 +272,7 @@ export class ClientSession {
       history: [],
       notice: null,
       lastError: null,
+      canRetry: false,
     };
   }
 
@@ -266,8 +312,12 @@ export class ClientSession {
         steps: s.progress?.steps ?? null,
         lastMetrics: s.lastMetrics,
         lastError: s.lastError?.message ?? null,
+        base: s.base?.id ?? null,
+        baseLoad: s.baseLoad,
+        canRetry: s.canRetry,
       };
     },
+    retry: () => this.retry(),
     history: () => this.state.history.map((h) => ({ round: h.round, local: { ...h.local }, global: { ...h.global } })),
     socketId: () => socket.id ?? null,
     config: () => this.config,
@@ -300,8 +350,18 @@ export class ClientSession {
     socket.off('error', this.onServerError);
     this.gen++;
     this.abortFit('the tab was closed');
+    this.download?.abort();
     this.disposeModel();
     this.started = false;
+  }
+
+  /** Builds again after a failure that Retry may fix: the same federation, base and shard. */
+  retry(): void {
+    if (!this.state.canRetry || !this.fedId || !this.config || this.shard === null) return;
+    const gen = ++this.gen;
+    const { config, shard, joinGlobal } = this;
+    this.set({ canRetry: false, lastError: null, notice: null });
+    this.enqueue(() => this.build(gen, config, shard, joinGlobal));
   }
 
   // ---- socket handlers ---------------------------------------------------------------
@@ -331,7 +391,7 @@ export class ClientSession {
   private onFederation = (msg: FederationMsg): void => {
     if (this.fedId === null) return; // not joined yet: the join answer carries the federation
     if (msg.federation !== this.fedId) {
-      this.rebuild(msg.federation, msg.config, msg.round, msg.phase, msg.shard ?? this.shard ?? 0, null);
+      this.rebuild(msg.federation, msg.config, msg.base, msg.round, msg.phase, msg.shard ?? this.shard ?? 0, null);
       return;
     }
     this.config = msg.config;
@@ -415,7 +475,7 @@ export class ClientSession {
           await this.announceReady(gen);
         });
       } else {
-        this.rebuild(ack.federation, ack.config, ack.round, ack.phase, ack.shard, ack.global);
+        this.rebuild(ack.federation, ack.config, ack.base, ack.round, ack.phase, ack.shard, ack.global);
       }
     } catch (e) {
       this.setError(`Could not join the federation: ${describeError(e)}`);
@@ -425,11 +485,14 @@ export class ClientSession {
     }
   }
 
-  private rebuild(federation: string, config: FederationConfig, round: number, serverPhase: Phase, shard: number, global: WirePayload | null): void {
+  private rebuild(federation: string, config: FederationConfig, base: unknown, round: number, serverPhase: Phase, shard: number, global: WirePayload | null): void {
     const gen = ++this.gen;
     this.abortFit('the federation was reset');
+    this.download?.abort();
     this.fedId = federation;
     this.config = config;
+    this.baseMsg = base;
+    this.joinGlobal = global;
     this.shard = shard < config.numShards ? shard : shard % config.numShards;
     this.latestFit = -1;
     this.latestEvalRound = -1;
@@ -446,6 +509,7 @@ export class ClientSession {
       lastFit: null,
       progress: null,
       lastError: null,
+      canRetry: false,
     });
     this.enqueue(() => this.build(gen, config, this.shard!, global));
   }
@@ -454,12 +518,12 @@ export class ClientSession {
     if (gen !== this.gen) return;
     this.disposeModel();
     const steps: LoadingStep[] = LOADING_STEPS.map(([key, label]) => ({ key, label, state: 'pending' }));
-    const mark = (key: LoadingKey, state: LoadingStep['state']) => {
+    const mark = (key: LoadingKey, state: LoadingStep['state'], label?: string) => {
       const i = steps.findIndex((s) => s.key === key);
-      steps[i] = { ...steps[i], state };
+      steps[i] = { ...steps[i], state, label: label ?? steps[i].label };
       this.set({ loading: [...steps] });
     };
-    this.set({ phase: 'loading', loading: [...steps], notice: null });
+    this.set({ phase: 'loading', loading: [...steps], notice: null, canRetry: false, download: null });
 
     try {
       mark('backend', 'running');
@@ -468,10 +532,16 @@ export class ClientSession {
       mark('backend', 'done');
       if (gen !== this.gen) return;
 
+      mark('base', 'running');
+      const got = await this.getBase(gen, config, (label) => mark('base', 'running', label));
+      if (!got) return;
+      mark('base', 'done', got.label);
+
       mark('model', 'running');
       await yieldToPaint();
-      const model = presetConfig(config.preset);
-      const trainer = LoraTrainer.create(model, config.lora, { modelSeed: config.modelSeed });
+      if (gen !== this.gen) return;
+      const { model, tokenizer } = got;
+      const trainer = got.trainer(config);
       if (gen !== this.gen) {
         trainer.dispose();
         return;
@@ -484,7 +554,7 @@ export class ClientSession {
       mark('data', 'running');
       await yieldToPaint();
       if (gen !== this.gen) return;
-      const data = buildClientData(config, shard, WordTokenizer.builtin(model.vocabSize));
+      const data = buildClientData(config, shard, tokenizer);
       this.data = data;
       this.set({
         labelCounts: [...data.labelCounts],
@@ -501,12 +571,92 @@ export class ClientSession {
       this.built = true;
     } catch (e) {
       if (gen !== this.gen) return;
-      throw new Fatal(`Could not set up this institution: ${describeError(e)}`);
+      const message = e instanceof Fatal ? e.message : `Could not set up this institution: ${describeError(e)}`;
+      this.tellLoading(`cannot take part: ${message}`);
+      throw e instanceof Fatal ? e : new Fatal(message);
     }
 
     mark('register', 'running');
     await this.announceReady(gen);
-    if (gen === this.gen) this.set({ loading: null });
+    if (gen === this.gen) this.set({ loading: null, download: null });
+  }
+
+  /**
+   * The federation's base, ready to build a trainer on: the seeded random init,
+   * or a checkpoint downloaded (or taken from the cache), verified and loaded.
+   * Null when a newer build took over. Throws Fatal with the reason in plain words.
+   */
+  private async getBase(
+    gen: number,
+    config: FederationConfig,
+    say: (label: string) => void,
+  ): Promise<{ label: string; model: ModelConfig; tokenizer: TextTokenizer; trainer(c: FederationConfig): LoraTrainer } | null> {
+    const parsed = baseDescriptorSchema.safeParse(this.baseMsg);
+    if (!parsed.success) throw new Fatal(`The server described the base model in a way this tab cannot read (${formatIssues(parsed.error)}); is this page older than the server? Reload it.`, false);
+    const base = parsed.data;
+    if (base.id !== config.base) throw new Fatal(`The server announced base model "${base.id}" for a federation over "${config.base}".`, false);
+    this.set({ base, baseLoad: null });
+    if (base.id === RANDOM_BASE) {
+      const model = presetConfig(config.preset);
+      return {
+        label: `Seeded random base (${config.preset} preset, seed ${config.modelSeed}): nothing to download`,
+        model,
+        tokenizer: WordTokenizer.builtin(model.vocabSize),
+        trainer: (c) => LoraTrainer.create(model, c.lora, { modelSeed: c.modelSeed }),
+      };
+    }
+
+    const total = base.files.reduce((n, f) => n + f.bytes, 0);
+    say(`Getting base model ${base.label} (${formatSize(total)}): download, cache and verify`);
+    const ctl = new AbortController();
+    this.download = ctl;
+    let lastUi = 0;
+    let lastEmit = 0;
+    const onProgress = (p: DownloadProgress) => {
+      const now = performance.now();
+      if (now - lastUi >= DOWNLOAD_UI_MS || p.file === null) {
+        lastUi = now;
+        this.set({ download: p });
+      }
+      if (now - lastEmit >= PROGRESS_EMIT_MS && p.file !== null) {
+        lastEmit = now;
+        this.tellLoading(`getting base ${base.id}: ${Math.floor((100 * p.done) / Math.max(1, p.total))}%`);
+      }
+    };
+    let fetched;
+    try {
+      fetched = await fetchBaseFiles(base, browserDownloadEnv(), onProgress, ctl.signal);
+    } catch (e) {
+      if (gen !== this.gen || ctl.signal.aborted) return null;
+      throw new Fatal(`Could not get the base model ${base.label}: ${describeError(e)}`);
+    } finally {
+      if (this.download === ctl) this.download = null;
+    }
+    if (gen !== this.gen) return null;
+    const baseLoad: BaseLoad = { id: base.id, cached: fetched.cached, downloaded: fetched.downloaded, repaired: fetched.repaired };
+    this.set({ baseLoad, download: null });
+    if (fetched.repaired.length) this.set({ notice: `${fetched.repaired.join(', ')} in this browser’s cache did not match the server’s sha256: deleted and downloaded again.` });
+    say('Loading and checking the base model’s files');
+    await yieldToPaint();
+    let loaded;
+    try {
+      loaded = loadVerifiedBase(base, fetched.files);
+    } catch (e) {
+      throw new Fatal(`The base model ${base.label} cannot be used: ${describeError(e)}`);
+    }
+    const where = fetched.downloaded.length === 0 ? 'verified from this browser’s cache' : fetched.cached.length === 0 ? 'downloaded and verified' : 'downloaded and verified (part from this browser’s cache)';
+    return {
+      label: `Base model ${base.label} (${formatSize(total)}): ${where}`,
+      model: loaded.model,
+      tokenizer: loaded.tokenizer,
+      trainer: (c) => LoraTrainer.fromWeights(loaded.model, c.lora, loaded.base, initAdapter(adapterSpec(loaded.model, c.lora), c.modelSeed)),
+    };
+  }
+
+  /** Tells the coordinator what this not-yet-ready tab is doing (best effort: no ack). */
+  private tellLoading(activity: string): void {
+    if (!this.fedId || !socket.connected || !this.state.clientId) return;
+    socket.volatile.emit('loading', { federation: this.fedId, round: this.state.round, activity: activity.slice(0, 300) });
   }
 
   private async announceReady(gen: number): Promise<void> {
@@ -564,7 +714,14 @@ export class ClientSession {
       return;
     }
     this.setError(describeError(e));
-    this.set({ phase: e instanceof Fatal ? 'error' : this.connectedPhase(), progress: null, loading: e instanceof Fatal ? this.state.loading : null });
+    const fatal = e instanceof Fatal;
+    this.set({
+      phase: fatal ? 'error' : this.connectedPhase(),
+      progress: null,
+      download: null,
+      loading: fatal ? this.state.loading : null,
+      canRetry: fatal && e.retryable,
+    });
   }
 
   private async fit(msg: FitMsg, gen: number): Promise<void> {
@@ -663,6 +820,10 @@ export class ClientSession {
     if (!socket.connected) return 'connecting';
     return this.built ? this.idlePhase() : 'loading';
   }
+}
+
+function formatSize(n: number): string {
+  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${Math.max(1, Math.round(n / 1024))} KB`;
 }
 
 let session: ClientSession | null = null;

@@ -4,7 +4,8 @@ import { LABELS } from '../data/synthetic.ts';
 import type { ClientPhase, ClientSession, SessionState } from '../client/session.ts';
 import type { Metrics } from '../protocol/messages.ts';
 import { COLORS, LabelHistogram, RoundLineChart, type Row } from './charts.tsx';
-import { BASE_MODEL_NOTE, Card, ErrorNote, ProgressBar, Spinner, Stat } from './components.tsx';
+import { BaseSummary } from './BaseModels.tsx';
+import { Card, ErrorNote, ProgressBar, Spinner, Stat } from './components.tsx';
 import { fixed, formatBytes, formatCount, formatMs, pct } from './format.ts';
 
 const PHASE_LABEL: Record<ClientPhase, string> = {
@@ -23,7 +24,9 @@ function phaseWords(s: SessionState): string {
     case 'connecting':
       return s.notice ?? 'Connecting to the server…';
     case 'loading':
-      return 'Getting ready: building the model and this institution’s data.';
+      return s.download
+        ? 'Getting ready: downloading the base model (once: this browser keeps a verified copy).'
+        : 'Getting ready: getting the base model, building the model and this institution’s data.';
     case 'ready':
       if (s.serverPhase === 'waiting') return 'Ready. Waiting for enough institutions to join before the first round.';
       if (s.serverPhase === 'idle') return 'Ready. Waiting for the coordinator to press Start.';
@@ -34,7 +37,9 @@ function phaseWords(s: SessionState): string {
     case 'evaluating':
       return `Measuring the new global adapter on local and global test sets (round ${s.round}).`;
     case 'error':
-      return 'Stopped: this tab cannot take part until the problem below is fixed (reload to try again).';
+      return s.canRetry
+        ? 'Stopped: this tab takes no part in rounds until the problem below is fixed. Press Retry to try again.'
+        : 'Stopped: this tab cannot take part until the problem below is fixed (reload to try again).';
     case 'done':
       return `Federation finished${total ? `: all ${total} rounds done` : ''}.`;
   }
@@ -48,7 +53,7 @@ export function ClientView(props: { session: ClientSession }) {
   }, [s.name, s.phase]);
   return (
     <div className="page">
-      <StatusBar s={s} />
+      <StatusBar s={s} session={props.session} />
       {s.phase === 'loading' && s.loading && <LoadingCard s={s} />}
       <div className="columns">
         <div className="column">
@@ -65,7 +70,7 @@ export function ClientView(props: { session: ClientSession }) {
   );
 }
 
-function StatusBar({ s }: { s: SessionState }) {
+function StatusBar({ s, ...props }: { s: SessionState; session: ClientSession }) {
   return (
     <section className="card statusbar">
       <div className="statusbar-main">
@@ -107,6 +112,14 @@ function StatusBar({ s }: { s: SessionState }) {
         </div>
       )}
       <ErrorNote message={s.lastError?.message ?? null} at={s.lastError?.at} testId="last-error" />
+      {s.phase === 'error' && s.canRetry && (
+        <div className="buttons">
+          <button type="button" className="btn btn-primary" data-testid="retry-button" onClick={() => props.session.retry()}>
+            ↻ Retry
+          </button>
+          <span className="muted small">The server does not count this tab among the ready institutions until it is set up.</span>
+        </div>
+      )}
     </section>
   );
 }
@@ -125,6 +138,21 @@ function LoadingCard({ s }: { s: SessionState }) {
           </li>
         ))}
       </ol>
+      {s.download && (
+        <ProgressBar
+          testId="download-progress"
+          value={s.download.done}
+          max={s.download.total}
+          label={
+            <>
+              <span>{s.download.file ? `Downloading ${s.download.file}` : 'Downloaded'}</span>
+              <span className="muted">
+                {formatBytes(s.download.done)} of {formatBytes(s.download.total)}
+              </span>
+            </>
+          }
+        />
+      )}
     </Card>
   );
 }
@@ -247,17 +275,29 @@ function ModelCard({ s }: { s: SessionState }) {
   return (
     <Card title="Model">
       <div className="stats">
-        <Stat label="base parameters (frozen)" value={formatCount(s.baseParams)} testId="params-base" hint={s.baseParams?.toLocaleString('en-US')} />
+        <Stat label="base parameters (frozen)" value={formatCount(s.baseParams ?? s.base?.params)} testId="params-base" hint={(s.baseParams ?? s.base?.params)?.toLocaleString('en-US')} />
         <Stat label="adapter parameters (trained)" value={formatCount(s.adapterParams)} testId="params-adapter" hint={s.adapterParams?.toLocaleString('en-US')} />
         <Stat label="sent per update" value={s.adapterParams ? formatBytes(s.adapterParams * 4) : '–'} />
       </div>
       {share !== null && <ProgressBar small value={share} max={1} label={<span className="muted small">adapter is {pct(share, 2)} of all weights</span>} />}
-      <p className="note" data-testid="base-note">
-        {BASE_MODEL_NOTE}
-      </p>
+      <BaseSummary base={s.base} testId="base-info" />
+      {s.baseLoad && s.baseLoad.id === s.base?.id && (
+        <div className="muted small" data-testid="base-files">
+          {s.baseLoad.downloaded.length === 0
+            ? 'files verified (size and sha256) from this browser’s cache'
+            : s.baseLoad.cached.length === 0
+              ? 'files downloaded and verified (size and sha256); this browser keeps a copy'
+              : `${s.baseLoad.downloaded.join(', ')} downloaded, the rest from this browser’s cache; all verified (size and sha256)`}
+        </div>
+      )}
       {c && (
         <div className="muted small">
-          preset <strong>{c.preset}</strong> · LoRA rank {c.lora.rank}, alpha {c.lora.alpha} on {c.lora.targets.join(', ')} · seed {c.modelSeed}
+          {c.base === 'random' ? (
+            <>
+              preset <strong>{c.preset}</strong> ·{' '}
+            </>
+          ) : null}
+          LoRA rank {c.lora.rank}, alpha {c.lora.alpha} on {c.lora.targets.join(', ')} · seed {c.modelSeed}
         </div>
       )}
     </Card>

@@ -4,10 +4,12 @@ import { describeCode, describeError } from '../client/errors.ts';
 import { request, socket } from '../client/socket.ts';
 import { LABELS } from '../data/synthetic.ts';
 import { mergeConfig, type FederationConfig } from '../protocol/config.ts';
+import type { BaseCatalog, BaseDescriptor } from '../protocol/base.ts';
 import type { ControlMsg, Phase, Status } from '../protocol/messages.ts';
+import { BaseBanner, BaseModelsCard, BaseSummary, useBases } from './BaseModels.tsx';
 import { BytesChart, COLORS, MiniBars, RoundLineChart, type Row } from './charts.tsx';
-import { BASE_MODEL_NOTE, Card, ErrorNote, ProgressBar, Spinner, Stat, useNow } from './components.tsx';
-import { ago, formatBytes, parseActivity, pct } from './format.ts';
+import { Card, ErrorNote, ProgressBar, Spinner, Stat, useNow } from './components.tsx';
+import { ago, formatBytes, formatCount, parseActivity, pct } from './format.ts';
 
 declare global {
   interface Window {
@@ -73,19 +75,25 @@ export function CoordinatorView() {
     };
   }, []);
 
+  const bases = useBases(status?.base.id ?? null);
+
+  async function switchBase(id: string) {
+    const ack = await request('control', [{ action: 'configure', config: { base: id } }], CONTROL_TIMEOUT_MS);
+    if (ack.status) setStatus(ack.status);
+    if (!ack.ok) throw new Error(`The server did not switch to that base: ${plainConfigIssues(ack.error)}`);
+  }
+
   return (
     <div className="page">
-      <div className="callout callout-info banner" data-testid="base-banner">
-        <strong>Heads-up — {BASE_MODEL_NOTE}.</strong> Until the pretrained base lands, accuracy shows what the LoRA adapters and the
-        classifier head learn on top of random features, so expect modest numbers.
-      </div>
+      <BaseBanner base={status?.base ?? null} />
       <Overview status={status} connected={connected} />
       <ErrorNote message={feedError} testId="feed-error" />
       <div className="grid">
         <Controls status={status} onStatus={setStatus} />
-        <ConfigForm status={status} onStatus={setStatus} />
+        <ConfigForm status={status} onStatus={setStatus} bases={bases.list?.bases ?? null} catalog={bases.catalog} />
         <ClientsTable status={status} />
         <Charts status={status} />
+        <BaseModelsCard current={status?.base ?? null} list={bases.list} listError={bases.error} refresh={bases.refresh} onUse={switchBase} />
       </div>
     </div>
   );
@@ -116,6 +124,7 @@ function Overview({ status, connected }: { status: Status | null; connected: boo
               {status.message}
             </div>
           )}
+          {status && <BaseSummary base={status.base} testId="fed-base" />}
         </div>
         <div className="statusbar-right stats">
           <Stat
@@ -217,27 +226,30 @@ function plainConfigIssues(text: string): string {
     .join('; ');
 }
 
-function ConfigForm({ status, onStatus }: { status: Status | null; onStatus: (s: Status) => void }) {
+type DraftKey = FieldKey | 'preset' | 'base';
+
+function ConfigForm(props: { status: Status | null; onStatus: (s: Status) => void; bases: BaseDescriptor[] | null; catalog: BaseCatalog | undefined }) {
+  const { status, onStatus } = props;
   // null = not being edited: the fields follow the server's config.
-  const [draft, setDraft] = useState<Record<FieldKey | 'preset', string> | null>(null);
+  const [draft, setDraft] = useState<Record<DraftKey, string> | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState(false);
   const [saved, setSaved] = useState(false);
   const config = status?.config ?? null;
 
-  const current = (k: FieldKey | 'preset'): string => {
+  const current = (k: DraftKey): string => {
     if (draft) return draft[k];
     if (!config) return '';
-    return k === 'preset' ? config.preset : String(fieldValue(config, k));
+    return k === 'preset' ? config.preset : k === 'base' ? config.base : String(fieldValue(config, k));
   };
 
-  function edit(k: FieldKey | 'preset', v: string) {
+  function edit(k: DraftKey, v: string) {
     if (!config) return;
     setSaved(false);
     setDraft((d) => {
       const base =
         d ??
-        (Object.fromEntries([...FIELDS.map((f) => [f.key, String(fieldValue(config, f.key))]), ['preset', config.preset]]) as Record<FieldKey | 'preset', string>);
+        (Object.fromEntries([...FIELDS.map((f) => [f.key, String(fieldValue(config, f.key))]), ['preset', config.preset], ['base', config.base]]) as Record<DraftKey, string>);
       return { ...base, [k]: v };
     });
   }
@@ -265,11 +277,12 @@ function ConfigForm({ status, onStatus }: { status: Status | null; onStatus: (s:
       fractionFit: num('fractionFit'),
       minClients: num('minClients'),
       dirichletAlpha: num('dirichletAlpha'),
+      base: draft.base,
       preset: draft.preset as FederationConfig['preset'],
       lora: { ...config.lora, rank: num('rank') },
     };
     try {
-      mergeConfig(config, patch);
+      mergeConfig(config, patch, props.catalog);
     } catch (err) {
       setError(`These settings are not valid: ${plainConfigIssues(describeError(err))}`);
       return;
@@ -311,13 +324,26 @@ function ConfigForm({ status, onStatus }: { status: Status | null; onStatus: (s:
               <small>{f.hint}</small>
             </label>
           ))}
-          <label className="field" title="base model size">
+          <label className="field field-wide" title="the frozen model every institution fine-tunes">
+            <span>Base model</span>
+            <select name="base" data-testid="cfg-base" value={current('base')} disabled={!config || pending} onChange={(e) => edit('base', e.target.value)}>
+              <option value="random">random (seeded, the preset below)</option>
+              {(props.bases ?? []).map((b) => (
+                <option key={b.id} value={b.id}>
+                  {b.label} (pretrained, {formatCount(b.params)} parameters)
+                </option>
+              ))}
+              {config && config.base !== 'random' && !(props.bases ?? []).some((b) => b.id === config.base) && <option value={config.base}>{config.base}</option>}
+            </select>
+            <small>every institution downloads, verifies and fine-tunes this one; add more below</small>
+          </label>
+          <label className="field" title="architecture of the random base">
             <span>Model preset</span>
-            <select name="preset" data-testid="cfg-preset" value={current('preset')} disabled={!config || pending} onChange={(e) => edit('preset', e.target.value)}>
+            <select name="preset" data-testid="cfg-preset" value={current('preset')} disabled={!config || pending || current('base') !== 'random'} onChange={(e) => edit('preset', e.target.value)}>
               <option value="tiny">tiny (fast, for tests)</option>
               <option value="small">small (~2 M parameters)</option>
             </select>
-            <small>every institution builds the same base model</small>
+            <small>{current('base') === 'random' ? 'architecture of the random base' : 'ignored: the base’s config.json fixes the architecture'}</small>
           </label>
         </div>
         <div className="buttons">
@@ -376,7 +402,9 @@ function ClientsTable({ status }: { status: Status | null }) {
                     {act ? (
                       <ProgressBar small value={act.done} max={act.total} testId="client-progress" label={<span className="small">{c.activity}</span>} />
                     ) : (
-                      <span className="small">{c.activity || (c.ready ? 'idle' : 'loading')}</span>
+                      <span className={`small ${!c.ready && c.activity.startsWith('cannot take part') ? 'activity-error' : ''}`} data-testid="client-activity">
+                        {c.activity || (c.ready ? 'idle' : 'loading')}
+                      </span>
                     )}
                   </td>
                   <td className="muted small" data-testid="client-last-seen">

@@ -73,5 +73,3 @@ export function useNow(ms = 1000): number {
   }, [ms]);
   return now;
 }
-
-export const BASE_MODEL_NOTE = 'base model: seeded random init (pretrained base coming)';
