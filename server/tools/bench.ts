@@ -1,44 +1,66 @@
-// npm run bench [-- --browser] [--preset small] [--steps 8]
-// Prints ms/step and tokens/s of LoRA training on each backend available, and
-// the bytes a federation round moves. Node gives wasm and cpu; --browser adds
-// headless Chromium's webgpu, webgl, wasm and cpu through the bench page.
+// npm run bench [-- --browser] [--model tabfed-brown|small|tiny] [--steps 8]
+// Prints ms/step and tokens/s of LoRA training on each backend available, the
+// memory it takes, and the bytes a federation round moves. Node gives wasm and
+// cpu; --browser adds headless Chromium's webgpu, webgl, wasm and cpu through the
+// bench page (run `npm run build` first). --model: a model under public/models/
+// (default: the shipped pretrained base) or a preset's seeded random base.
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_BENCH, benchTraining, type BenchResult } from '../../web/src/training/bench.ts';
-import { initNodeTf } from '../../web/src/platform/node.ts';
-import { runBrowserBench } from './browser-bench.ts';
+import { BASE_MODEL_FILES, loadBaseModel } from '../../web/src/model/checkpoint.ts';
+import { initNodeTf, readBaseModelDir, SHIPPED_MODELS_DIR } from '../../web/src/platform/node.ts';
+import { DEFAULT_BENCH, benchTraining, type BenchBase, type BenchResult } from '../../web/src/training/bench.ts';
+import { runBrowserBench, type BrowserBenchResult } from './browser-bench.ts';
 
 const { values } = parseArgs({
   options: {
     browser: { type: 'boolean', default: false },
-    preset: { type: 'string', default: DEFAULT_BENCH.preset },
+    model: { type: 'string', default: 'tabfed-brown' },
     steps: { type: 'string', default: String(DEFAULT_BENCH.steps) },
     clients: { type: 'string', default: '3' },
   },
 });
-const preset = values.preset as 'tiny' | 'small';
+const name = values.model!;
 const steps = Number(values.steps);
 const clients = Number(values.clients);
+const isPreset = name === 'tiny' || name === 'small';
 
-function row(r: BenchResult, where: string): string {
-  return `| ${where} | ${r.backend} | ${r.msPerStep.toFixed(0)} | ${Math.round(r.tokensPerSec)} |`;
+let base: BenchBase | undefined;
+let fileBytes: number | null = null;
+if (!isPreset) {
+  const dir = join(SHIPPED_MODELS_DIR, name);
+  const loaded = loadBaseModel(readBaseModelDir(dir), 3);
+  base = { name, model: loaded.model, weights: loaded.base };
+  fileBytes = statSync(join(dir, BASE_MODEL_FILES.weights)).size;
 }
 
-const results: [string, BenchResult][] = [];
+const MiB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+const results: [string, BenchResult | BrowserBenchResult, string][] = [];
 for (const backend of ['wasm', 'cpu'] as const) {
   await initNodeTf(backend);
-  const r = await benchTraining({ ...DEFAULT_BENCH, preset, steps: backend === 'cpu' ? Math.min(steps, 2) : steps, warmup: backend === 'cpu' ? 1 : DEFAULT_BENCH.warmup });
-  results.push(['Node 20', r]);
+  const r = await benchTraining({
+    ...DEFAULT_BENCH,
+    preset: isPreset ? name : DEFAULT_BENCH.preset,
+    base,
+    steps: backend === 'cpu' ? Math.min(steps, 2) : steps,
+    warmup: backend === 'cpu' ? 1 : DEFAULT_BENCH.warmup,
+  });
+  results.push(['Node 20', r, `process RSS ${MiB(process.memoryUsage().rss)}`]);
   console.error(`node ${backend}: ${r.msPerStep.toFixed(0)} ms/step`);
 }
 if (values.browser) {
-  for (const r of await runBrowserBench({ preset, steps })) results.push(['Chromium (headless)', r]);
+  for (const r of await runBrowserBench({ model: name, steps })) {
+    const mem = r.memory.tabBytes !== null ? `tab ${MiB(r.memory.tabBytes)}` : r.memory.jsHeapBytes !== null ? `JS heap ${MiB(r.memory.jsHeapBytes)}` : 'n/a';
+    results.push(['Chromium (headless)', r, mem]);
+  }
 }
 
 const r0 = results[0][1];
-console.log(`\nLoRA r=${r0.rank} on q,v of the \`${preset}\` preset (${(r0.baseParams / 1e6).toFixed(2)} M base params, ${r0.adapterParams} trainable), batch ${r0.batchSize} x ${r0.seqLen} tokens, Adam:\n`);
-console.log('| runtime | backend | ms/step | tokens/s |');
-console.log('|---|---|---|---|');
-for (const [where, r] of results) console.log(row(r, where));
+const what = isPreset ? `the \`${name}\` preset's seeded random base` : `the \`${name}\` base (public/models/${name}/model.safetensors, ${MiB(fileBytes!)})`;
+console.log(`\nLoRA r=${DEFAULT_BENCH.lora.rank} on q,v of ${what}: ${(r0.baseParams / 1e6).toFixed(2)} M base params, ${r0.adapterParams} trainable; batch ${r0.batchSize} x ${r0.seqLen} tokens, Adam:\n`);
+console.log('| runtime | backend | ms/step | tokens/s | tfjs tensors | memory after training |');
+console.log('|---|---|---|---|---|---|');
+for (const [where, r, mem] of results) console.log(`| ${where} | ${r.backend} | ${r.msPerStep.toFixed(0)} | ${Math.round(r.tokensPerSec)} | ${MiB(r.tensorBytes)} | ${mem} |`);
 const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
 console.log(`\nBytes per round (adapter + head = ${kb(r0.adapterBytes)} of float32):`);
 console.log(`- each client: up ${kb(r0.adapterBytes)} (its update), down ${kb(2 * r0.adapterBytes)} (global for fit + global for evaluation)`);

@@ -5,24 +5,31 @@ import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { BenchResult } from '../../web/src/training/bench.ts';
+import type { TabMemory } from '../../web/src/bench/main.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.ts';
 
 const DIST = fileURLToPath(new URL('../../dist', import.meta.url));
 
-export async function runBrowserBench(o: { preset: string; steps: number }): Promise<BenchResult[]> {
+export type BrowserBenchResult = BenchResult & { memory: TabMemory };
+
+/** Chromium measures a tab's memory only when the page is cross-origin isolated; the flag skips the wait for a GC. */
+const ISOLATION_HEADERS = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
+export async function runBrowserBench(o: { model: string; steps: number }): Promise<BrowserBenchResult[]> {
   if (!existsSync(`${DIST}/bench.html`)) throw new Error('dist/bench.html is missing: run `npm run build` first');
-  const app = express().use(express.static(DIST));
+  const app = express().use(express.static(DIST, { setHeaders: (res) => res.set(ISOLATION_HEADERS) }));
   const server = app.listen(0);
   await new Promise((r) => server.once('listening', r));
   const port = (server.address() as AddressInfo).port;
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
-  const results: BenchResult[] = [];
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, '--enable-blink-features=ForceEagerMeasureMemory'] });
+  const results: BrowserBenchResult[] = [];
+  const which = o.model === 'tiny' || o.model === 'small' ? `preset=${o.model}` : `base=${encodeURIComponent(o.model)}`;
   try {
     for (const backend of ['webgpu', 'webgl', 'wasm', 'cpu']) {
       // Software WebGPU and cpu take seconds per step: time fewer of them.
       const steps = backend === 'wasm' ? o.steps : 2;
       const page = await browser.newPage();
-      await page.goto(`http://127.0.0.1:${port}/bench.html?backend=${backend}&preset=${o.preset}&steps=${steps}&warmup=1`);
+      await page.goto(`http://127.0.0.1:${port}/bench.html?backend=${backend}&${which}&steps=${steps}&warmup=1`);
       await page.waitForFunction(() => window.__bench !== undefined, null, { timeout: 600_000 });
       const r = await page.evaluate(() => window.__bench!);
       await page.close();

@@ -193,11 +193,18 @@ async function saveCheckpoint(): Promise<void> {
 // ------------------------------------------------------------------ training
 
 let stop = false;
-process.on('SIGINT', () => {
-  if (stop) process.exit(130);
+let stopAt = 0;
+const onSignal = () => {
+  // tsx relays the terminal's SIGINT, so one Ctrl-C can arrive twice: only a later one quits at once.
+  if (stop && performance.now() - stopAt > 1000) process.exit(130);
+  if (stop) return;
   stop = true;
-  process.stderr.write('\nstopping after this step (Ctrl-C again to quit at once)...\n');
-});
+  stopAt = performance.now();
+  process.stderr.write('\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)...\n');
+};
+// npm/npx turn a Ctrl-C into a SIGTERM for their child: both stop gracefully.
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
 
 const tokensPerStep = B * T;
 let runStart = performance.now();
@@ -226,9 +233,12 @@ while (state.step < STEPS && !stop) {
   }
   state.history.push(entry);
   if (state.step % CKPT_EVERY === 0 || state.step === STEPS || stop) await saveCheckpoint();
+  // wasm's reads resolve as microtasks: without a macrotask turn, signal handlers would never run.
+  await new Promise((r) => setImmediate(r));
 }
 endBar();
 if (stop) {
+  await saveCheckpoint();
   log(`stopped at step ${state.step}; run the same command to resume`);
   process.exit(130);
 }

@@ -1,14 +1,26 @@
 // Training-speed measurement shared by the Node bench and the in-browser bench page.
 import * as tf from '@tensorflow/tfjs-core';
 import { encodeWeights } from '../federation/weights.ts';
-import { presetConfig, type PresetName } from '../model/config.ts';
+import { presetConfig, type ModelConfig, type PresetName } from '../model/config.ts';
+import { initBaseWeights, type HostWeights } from '../model/init.ts';
+import { initAdapter } from '../adapters/init.ts';
+import { adapterSpec } from '../adapters/spec.ts';
 import { markerTask } from '../model/testing.ts';
 import type { LoraConfig } from '../adapters/spec.ts';
 import { makeBatch } from './batches.ts';
 import { LoraTrainer } from './trainer.ts';
 
+/** A loaded base model to bench instead of a preset's seeded random base. */
+export interface BenchBase {
+  name: string;
+  model: ModelConfig;
+  weights: HostWeights;
+}
+
 export interface BenchOptions {
   preset: PresetName;
+  /** When given, the preset is ignored. */
+  base?: BenchBase;
   lora: LoraConfig;
   batchSize: number;
   seqLen: number;
@@ -18,7 +30,8 @@ export interface BenchOptions {
 
 export interface BenchResult {
   backend: string;
-  preset: PresetName;
+  /** The preset's name, or the base model's. */
+  model: string;
   rank: number;
   batchSize: number;
   seqLen: number;
@@ -28,6 +41,8 @@ export interface BenchResult {
   adapterParams: number;
   adapterBytes: number;
   numTensorsGrowth: number;
+  /** Bytes of every live tfjs tensor after the timed steps (base, adapter, Adam state). */
+  tensorBytes: number;
 }
 
 export const DEFAULT_BENCH: BenchOptions = {
@@ -42,8 +57,9 @@ export const DEFAULT_BENCH: BenchOptions = {
 
 /** Times full LoRA steps (forward, backward, Adam) on whichever tfjs backend is active. */
 export async function benchTraining(o: BenchOptions): Promise<BenchResult> {
-  const cfg = presetConfig(o.preset);
-  const trainer = LoraTrainer.create(cfg, o.lora, { modelSeed: 1 });
+  const cfg = o.base?.model ?? presetConfig(o.preset);
+  const weights = o.base?.weights ?? initBaseWeights(cfg, 1);
+  const trainer = LoraTrainer.fromWeights(cfg, o.lora, weights, initAdapter(adapterSpec(cfg, o.lora), 1));
   // Every example filled to seqLen, so each batch really is batchSize x seqLen tokens.
   const set = markerTask(o.batchSize * 4, o.seqLen, cfg.vocabSize, 1);
   for (let i = 0; i < set.ids.length; i++) if (set.ids[i] === 0) set.ids[i] = 6 + (i % 100);
@@ -57,7 +73,7 @@ export async function benchTraining(o: BenchOptions): Promise<BenchResult> {
     const msPerStep = (performance.now() - t0) / o.steps;
     return {
       backend: tf.getBackend(),
-      preset: o.preset,
+      model: o.base?.name ?? o.preset,
       rank: o.lora.rank,
       batchSize: o.batchSize,
       seqLen: batch.len,
@@ -67,6 +83,7 @@ export async function benchTraining(o: BenchOptions): Promise<BenchResult> {
       adapterParams: trainer.adapterParams,
       adapterBytes: encodeWeights(await trainer.getAdapter()).data.byteLength,
       numTensorsGrowth: tf.memory().numTensors - tensorsBefore,
+      tensorBytes: tf.memory().numBytes,
     };
   } finally {
     optimizer.dispose();
