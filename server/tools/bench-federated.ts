@@ -1,20 +1,26 @@
-// npm run bench:federated [-- --preset tiny --clients 4 --rounds 10 --steps 20 --alpha 0.5 --lr 0.003 --rank 8 --targets q,v]
+// npm run bench:federated [-- --base tabfed-brown|random --preset tiny --clients 4 --rounds 10 --steps 20 --alpha 0.5 --lr 0.003 --rank 8 --targets q,v]
 // (defaults: the app's default federation config)
 // The experiment tabfed lets people watch, run in one process: FedAvg over K
 // non-IID shards vs. centralized training on the union vs. each institution
 // alone, same model, same optimizer, same number of local steps per client.
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { initAdapter } from '../../web/src/adapters/init.ts';
+import { adapterSpec } from '../../web/src/adapters/spec.ts';
+import { NUM_CLASSES } from '../../web/src/data/synthetic.ts';
+import { loadBaseModel } from '../../web/src/model/checkpoint.ts';
 import { buildCentralData, buildClientData, type ClientData } from '../../web/src/data/clientData.ts';
 import { WordTokenizer } from '../../web/src/data/tokenizer.ts';
 import { fedAvg } from '../../web/src/federation/fedavg.ts';
 import type { Weights } from '../../web/src/federation/weights.ts';
 import { presetConfig, type PresetName } from '../../web/src/model/config.ts';
-import { initNodeTf } from '../../web/src/platform/node.ts';
+import { initNodeTf, readBaseModelDir, SHIPPED_MODELS_DIR } from '../../web/src/platform/node.ts';
 import { DEFAULT_CONFIG, type FederationConfig } from '../../web/src/protocol/config.ts';
 import { LoraTrainer } from '../../web/src/training/trainer.ts';
 
 const { values } = parseArgs({
   options: {
+    base: { type: 'string', default: DEFAULT_CONFIG.base },
     preset: { type: 'string', default: DEFAULT_CONFIG.preset },
     clients: { type: 'string', default: String(DEFAULT_CONFIG.numShards) },
     rounds: { type: 'string', default: String(DEFAULT_CONFIG.rounds) },
@@ -29,6 +35,7 @@ const K = Number(values.clients);
 const R = Number(values.rounds);
 const cfg: FederationConfig = {
   ...DEFAULT_CONFIG,
+  base: values.base!,
   preset: values.preset as PresetName,
   numShards: K,
   dirichletAlpha: Number(values.alpha),
@@ -37,15 +44,19 @@ const cfg: FederationConfig = {
   learningRate: Number(values.lr),
   lora: { ...DEFAULT_CONFIG.lora, rank: Number(values.rank), alpha: 2 * Number(values.rank), targets: values.targets!.split(',') as FederationConfig['lora']['targets'] },
 };
-const model = presetConfig(cfg.preset);
+// The base: a model under public/models/ (the app's default) or 'random' (the preset's seeded init).
+const pretrained = cfg.base === 'random' ? null : loadBaseModel(readBaseModelDir(join(SHIPPED_MODELS_DIR, cfg.base)), NUM_CLASSES);
+const model = pretrained?.model ?? presetConfig(cfg.preset);
 const fit = (seed: number, steps = cfg.localSteps) => ({ steps, batchSize: cfg.batchSize, learningRate: cfg.learningRate, seed });
 
 await initNodeTf('wasm');
 const t0 = performance.now();
-const tokenizer = WordTokenizer.builtin(model.vocabSize);
+const tokenizer = pretrained?.tokenizer ?? WordTokenizer.builtin(model.vocabSize);
 const shards: ClientData[] = Array.from({ length: K }, (_, k) => buildClientData(cfg, k, tokenizer));
 const central = buildCentralData(cfg, tokenizer);
-const trainer = LoraTrainer.create(model, cfg.lora, { modelSeed: cfg.modelSeed });
+const trainer = pretrained
+  ? LoraTrainer.fromWeights(model, cfg.lora, pretrained.base, initAdapter(adapterSpec(model, cfg.lora), cfg.modelSeed))
+  : LoraTrainer.create(model, cfg.lora, { modelSeed: cfg.modelSeed });
 const initial = await trainer.getAdapter();
 const accuracyOf = async (w: Weights) => {
   trainer.setAdapter(w);
@@ -82,7 +93,8 @@ for (let k = 0; k < K; k++) {
 trainer.dispose();
 
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
-console.log(`\n\`${cfg.preset}\` preset, LoRA r=${cfg.lora.rank} on ${cfg.lora.targets.join(',')}, ${K} clients, Dirichlet alpha ${cfg.dirichletAlpha}, ${R} rounds x ${cfg.localSteps} local steps, batch ${cfg.batchSize}, lr ${cfg.learningRate}; accuracy on the global test set (${central.globalTest.n} examples):\n`);
+const baseName = pretrained ? `\`${cfg.base}\` pretrained base` : `\`${cfg.preset}\` preset's random base`;
+console.log(`\n${baseName}, LoRA r=${cfg.lora.rank} on ${cfg.lora.targets.join(',')}, ${K} clients, Dirichlet alpha ${cfg.dirichletAlpha}, ${R} rounds x ${cfg.localSteps} local steps, batch ${cfg.batchSize}, lr ${cfg.learningRate}; accuracy on the global test set (${central.globalTest.n} examples):\n`);
 console.log('| setting | accuracy |');
 console.log('|---|---|');
 console.log(`| before training (round 0) | ${pct(fedCurve[0])} |`);
