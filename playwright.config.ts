@@ -19,8 +19,14 @@ export default defineConfig({
   webServer: {
     command: 'npx tsx server/main.ts',
     url: `http://127.0.0.1:${PORT}/api/status`,
-    // TABFED_MODELS_DIR (optional) points the server at other base models than public/models/.
-    env: { PORT: String(PORT), TABFED_MODELS_DIR: process.env.TABFED_MODELS_DIR ?? '', TABFED_CONFIG: JSON.stringify({ base: 'random', preset: 'tiny', autoStart: false }) },
+    // TABFED_MODELS_DIR (optional) points the server at other base models than public/models/;
+    // bases the tests add go to their own cache, not the one `npm start` lists.
+    env: {
+      PORT: String(PORT),
+      TABFED_MODELS_DIR: process.env.TABFED_MODELS_DIR ?? '',
+      TABFED_MODELS_CACHE: '.cache/e2e-models',
+      TABFED_CONFIG: JSON.stringify({ base: 'random', preset: 'tiny', autoStart: false }),
+    },
     reuseExistingServer: !process.env.CI,
     timeout: 60_000,
     stdout: 'pipe',

@@ -72,7 +72,11 @@ test('tabs federate over the pretrained base; a corrupt download keeps a tab out
   await expect(good[0].page.getByTestId('base-files')).toContainText('from this browser’s cache');
 });
 
-test('the coordinator page shows the base and offers the registered ones', async ({ browser, baseURL }) => {
+test('the coordinator adds bases by URL and by picked files, says plainly what is wrong, and federates over one', async ({ browser, baseURL, request, federation }) => {
+  // The shipped base's files, as someone would have them on disk.
+  const files = await Promise.all(
+    FILES.map(async (name) => ({ name, mimeType: 'application/octet-stream', buffer: await (await request.get(`/models/${BASE}/${name}`)).body() })),
+  );
   const context = await browser.newContext({ baseURL });
   try {
     const page = await context.newPage();
@@ -80,6 +84,43 @@ test('the coordinator page shows the base and offers the registered ones', async
     await expect(page.getByTestId('fed-base')).toHaveAttribute('data-base', /.+/);
     await expect(page.getByTestId('base-row').filter({ hasText: BASE })).toHaveCount(1);
     await expect(page.getByTestId('cfg-base').locator(`option[value="${BASE}"]`)).toHaveCount(1);
+    const error = page.getByTestId('add-base-error');
+    const result = page.getByTestId('add-base-result');
+
+    // An incomplete pick is refused before anything is sent.
+    await page.getByTestId('upload-files').setInputFiles([files[0]]);
+    await page.getByTestId('upload-button').click();
+    await expect(error).toContainText('Missing tokenizer.json, model.safetensors');
+
+    // A corrupt model.safetensors: the server checks the files and names the bad one.
+    await page.getByTestId('upload-files').setInputFiles(files.map((f) => (f.name === 'model.safetensors' ? { ...f, buffer: f.buffer.subarray(0, 1000) } : f)));
+    await page.getByTestId('upload-name').fill('e2e broken');
+    await page.getByTestId('upload-button').click();
+    await expect(error).toContainText('Could not add the uploaded base: model.safetensors is not a valid safetensors file');
+
+    // The good files are uploaded, checked and listed.
+    await page.getByTestId('upload-files').setInputFiles(files);
+    await page.getByTestId('upload-name').fill('e2e upload');
+    await page.getByTestId('upload-button').click();
+    await expect(result).toContainText('e2e upload');
+    await expect(page.getByTestId('base-row').filter({ hasText: 'e2e upload' })).toHaveCount(1);
+
+    // By URL: the server fetches the folder (here, its own copy of the shipped base).
+    await page.getByTestId('add-url').fill(`${baseURL}/models/nope`);
+    await page.getByTestId('add-url-button').click();
+    await expect(error).toContainText(`Could not add the base from that URL: could not download config.json from ${baseURL}/models/nope/config.json: HTTP 404`);
+    await page.getByTestId('add-url').fill(`${baseURL}/models/${BASE}/`);
+    await page.getByTestId('add-url-name').fill('e2e url');
+    await page.getByTestId('add-url-button').click();
+    await expect(result).toContainText('e2e url');
+    await expect(page.getByTestId('base-row').filter({ hasText: 'e2e url' })).toHaveCount(1);
+
+    // Federate over it: a new federation, announced to every tab with the new base.
+    const before = await federation.status();
+    await page.getByTestId('use-added-base').click();
+    const after = await federation.waitFor((s) => s.federation !== before.federation && s.base.label === 'e2e url', 30_000, 'a federation over the added base');
+    expect(after.base).toMatchObject({ pretrained: true, source: 'url', description: `downloaded from ${baseURL}/models/${BASE}` });
+    await expect(page.getByTestId('base-banner')).toContainText('e2e url');
   } finally {
     await context.close();
   }

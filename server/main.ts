@@ -2,7 +2,8 @@
 // `npm run dev` (--dev) serves the pages through vite's middleware instead.
 // TABFED_CONFIG='{"preset":"tiny","rounds":5}' overrides the default config.
 // Base models: the shipped ones in public/models/<id>/ (TABFED_MODELS_DIR
-// overrides), plus those added from the coordinator page (kept in .cache/models/).
+// overrides), plus those added from the coordinator page (kept in .cache/models/;
+// TABFED_MODELS_CACHE overrides).
 import { existsSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
@@ -69,7 +70,10 @@ async function pages(httpServer: HttpServer, dev: boolean): Promise<{ opts: AppO
 
 async function main(): Promise<void> {
   const dev = process.argv.includes('--dev');
-  const models = ModelRegistry.open({ ...DEFAULT_MODELS, dir: process.env.TABFED_MODELS_DIR?.trim() || DEFAULT_MODELS.dir });
+  const models = ModelRegistry.open({
+    dir: process.env.TABFED_MODELS_DIR?.trim() || DEFAULT_MODELS.dir,
+    cacheDir: process.env.TABFED_MODELS_CACHE?.trim() || DEFAULT_MODELS.cacheDir,
+  });
   for (const p of models.problems) console.warn(`tabfed: base models: ${p}`);
   const config = configFromEnv(models);
   const port = portFromEnv();
