@@ -32,7 +32,22 @@ test('tabs federate over the pretrained base; a corrupt download keeps a tab out
   expect(corruptId).toBeTruthy();
   await federation.waitFor((s) => (s.clients.find((c) => c.id === corruptId)?.activity ?? '').startsWith('cannot take part'), 30_000, 'the coordinator to see why');
 
-  const good = [await openTab('?name=Hospital%20A'), await openTab('?name=Bank%20B')];
+  // The first good tab's weights are held back until its progress bar has been seen mid-download.
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const hospital = await openTab('?name=Hospital%20A', async (page) => {
+    await page.route(WEIGHTS, async (route) => {
+      await released;
+      await route.continue();
+    });
+  });
+  const bar = hospital.page.getByTestId('download-progress');
+  await expect(bar).toContainText('Downloading model.safetensors');
+  const [done0, max0] = await Promise.all(['data-value', 'data-max'].map(async (a) => Number(await bar.getByRole('progressbar').getAttribute(a))));
+  expect(done0).toBeGreaterThan(0); // the three small files are in
+  expect(done0).toBeLessThan(max0);
+  release();
+  const good = [hospital, await openTab('?name=Bank%20B')];
   const done = await federation.waitFor((s) => s.federation === before.federation && s.phase === 'done', 5 * 60_000, 'both rounds over the pretrained base');
 
   expect(done.history.map((h) => h.round)).toEqual([0, 1, 2]);
@@ -82,7 +97,7 @@ test('the coordinator adds bases by URL and by picked files, says plainly what i
     const page = await context.newPage();
     await page.goto('/coordinator');
     await expect(page.getByTestId('fed-base')).toHaveAttribute('data-base', /.+/);
-    await expect(page.getByTestId('base-row').filter({ hasText: BASE })).toHaveCount(1);
+    await expect(page.locator(`[data-testid="base-row"][data-base="${BASE}"]`)).toHaveCount(1);
     await expect(page.getByTestId('cfg-base').locator(`option[value="${BASE}"]`)).toHaveCount(1);
     const error = page.getByTestId('add-base-error');
     const result = page.getByTestId('add-base-result');

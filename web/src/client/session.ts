@@ -610,14 +610,24 @@ export class ClientSession {
     say(`Getting base model ${base.label} (${formatSize(total)}): download, cache and verify`);
     const ctl = new AbortController();
     this.download = ctl;
+    // The bar follows at most every DOWNLOAD_UI_MS, a new file at once, and the last bytes even when a download stalls.
     let lastUi = 0;
     let lastEmit = 0;
+    let shown: DownloadProgress | null = null;
+    let latest: DownloadProgress | null = null;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const flush = () => {
+      timer = null;
+      if (gen !== this.gen || !latest || latest === shown) return;
+      lastUi = performance.now();
+      shown = latest;
+      this.set({ download: latest });
+    };
     const onProgress = (p: DownloadProgress) => {
       const now = performance.now();
-      if (now - lastUi >= DOWNLOAD_UI_MS || p.file === null) {
-        lastUi = now;
-        this.set({ download: p });
-      }
+      latest = p;
+      if (now - lastUi >= DOWNLOAD_UI_MS || p.file !== shown?.file) flush();
+      else timer ??= setTimeout(flush, DOWNLOAD_UI_MS - (now - lastUi));
       if (now - lastEmit >= PROGRESS_EMIT_MS && p.file !== null) {
         lastEmit = now;
         this.tellLoading(`getting base ${base.id}: ${Math.floor((100 * p.done) / Math.max(1, p.total))}%`);
@@ -631,6 +641,7 @@ export class ClientSession {
       throw new Fatal(`Could not get the base model ${base.label}: ${describeError(e)}`);
     } finally {
       if (this.download === ctl) this.download = null;
+      if (timer) clearTimeout(timer);
     }
     if (gen !== this.gen) return null;
     const baseLoad: BaseLoad = { id: base.id, cached: fetched.cached, downloaded: fetched.downloaded, repaired: fetched.repaired };
