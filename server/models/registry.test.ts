@@ -57,6 +57,18 @@ describe('the model registry', () => {
     expect(r.file('nope', 'config.json')).toBeNull();
   });
 
+  it("skips a shipped base whose weights are not the ones its training.json records", () => {
+    const dir = temp();
+    writeBaseDir(join(dir, 'recorded'), good.files);
+    const w = good.files['model.safetensors'];
+    writeFileSync(join(dir, 'recorded', 'training.json'), JSON.stringify({ files: { 'model.safetensors': { bytes: w.length, sha256: sha(w) } } }));
+    writeBaseDir(join(dir, 'swapped'), { ...good.files, 'model.safetensors': tinyBaseFiles({ seed: 9 }).files['model.safetensors'] });
+    writeFileSync(join(dir, 'swapped', 'training.json'), JSON.stringify({ files: { 'model.safetensors': { bytes: w.length, sha256: sha(w) } } }));
+    const r = ModelRegistry.open({ dir, cacheDir: null });
+    expect(r.list().map((b) => b.id)).toEqual(['recorded']);
+    expect(r.problems).toEqual([expect.stringMatching(/swapped: model\.safetensors is not the file training\.json records \(\d+ bytes, sha256 [0-9a-f]{12}…\); it may be damaged or from another run; skipped/)]);
+  });
+
   it('notices a served file that changed on disk after it was hashed', () => {
     const dir = temp();
     writeBaseDir(join(dir, 'good'), good.files);

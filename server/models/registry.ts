@@ -180,6 +180,7 @@ export class ModelRegistry implements BaseCatalog {
       files[name] = own(readFileSync(join(dir, name)));
     }
     const loaded = loadBaseFiles(files, NUM_CLASSES);
+    if (kind === 'shipped') checkTrainingRecord(dir, files);
     const meta = kind === 'added' ? readJson(join(dir, META_FILE)) : null;
     const descriptor = this.describe(id, files, {
       label: typeof meta?.label === 'string' ? meta.label : id,
@@ -215,6 +216,16 @@ function readJson(path: string): Record<string, unknown> | null {
     return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch {
     return null;
+  }
+}
+
+/** The training.json of npm run pretrain records the weights' size and sha256: a shipped file that differs is not the trained one. */
+function checkTrainingRecord(dir: string, files: BaseFileBytes): void {
+  const record = (readJson(join(dir, 'training.json'))?.files as Record<string, { bytes?: unknown; sha256?: unknown }> | undefined)?.['model.safetensors'];
+  const weights = files['model.safetensors']!;
+  if (!record) return;
+  if ((typeof record.bytes === 'number' && record.bytes !== weights.length) || (typeof record.sha256 === 'string' && record.sha256 !== sha256(weights))) {
+    throw new Error(`model.safetensors is not the file training.json records (${record.bytes} bytes, sha256 ${String(record.sha256).slice(0, 12)}…); it may be damaged or from another run`);
   }
 }
 
