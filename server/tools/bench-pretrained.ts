@@ -30,6 +30,7 @@ const { values } = parseArgs({
     targets: { type: 'string', default: 'q,v' },
     'fpb-file': { type: 'string', default: 'Sentences_50Agree.txt' },
     'random-seed': { type: 'string', default: '1' },
+    task: { type: 'string', default: 'all' },
   },
 });
 const steps = Number(values.steps);
@@ -46,10 +47,12 @@ const bases = {
 };
 
 const fpbPath = resolve('../shared/datasets/fpb', values['fpb-file']!);
-const tasks: { name: string; seqLen: number; data: LabeledDataset }[] = [
-  { name: 'built-in (generated financial news)', seqLen: 32, data: generateDataset(7) },
-  { name: `Financial PhraseBank (${values['fpb-file']}, 80/20 split)`, seqLen: 64, data: splitDataset(parseFpb(new Uint8Array(readFileSync(fpbPath))), 0.2, 1) },
+const allTasks: { key: string; name: string; seqLen: number; data: () => LabeledDataset }[] = [
+  { key: 'builtin', name: 'built-in (generated financial news)', seqLen: 32, data: () => generateDataset(7) },
+  { key: 'fpb', name: `Financial PhraseBank (${values['fpb-file']}, 80/20 split)`, seqLen: 64, data: () => splitDataset(parseFpb(new Uint8Array(readFileSync(fpbPath))), 0.2, 1) },
 ];
+const tasks = allTasks.filter((t) => values.task === 'all' || values.task === t.key);
+if (tasks.length === 0) throw new Error(`--task must be all, ${allTasks.map((t) => t.key).join(' or ')}; got "${values.task}"`);
 
 console.log(`base: ${modelDir} (${baseParameterCount(model).toLocaleString('en')} parameters, vocab ${model.vocabSize}, ${model.nLayers} layers, d ${model.dModel})`);
 console.log(`LoRA r=${lora.rank} alpha=${lora.alpha} on ${lora.targets.join(',')} + head; ${steps} steps, batch ${values.batch}, Adam lr ${values.lr}; seeds ${seeds.join(', ')}; tfjs wasm in Node\n`);
@@ -60,7 +63,7 @@ const pct = (x: number) => (100 * x).toFixed(1);
 const rows: string[] = [];
 const t0 = performance.now();
 for (const task of tasks) {
-  const data = buildCentralData({ dataSeed: 7, seqLen: task.seqLen }, tokenizer, task.data);
+  const data = buildCentralData({ dataSeed: 7, seqLen: task.seqLen }, tokenizer, task.data());
   const testCounts = labelHistogram(data.globalTest.labels, LABELS.length);
   const majority = Math.max(...testCounts) / data.globalTest.n;
   console.log(`${task.name}: ${data.train.n} train / ${data.globalTest.n} test, seqLen ${task.seqLen}; majority class ${pct(majority)} %`);

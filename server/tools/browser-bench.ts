@@ -9,6 +9,8 @@ import type { TabMemory } from '../../web/src/bench/main.ts';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.ts';
 
 const DIST = fileURLToPath(new URL('../../dist', import.meta.url));
+/** Base models are not copied into dist/: the server serves them from public/models/, and so does the bench. */
+const MODELS = fileURLToPath(new URL('../../public/models', import.meta.url));
 
 export type BrowserBenchResult = BenchResult & { memory: TabMemory };
 
@@ -17,7 +19,8 @@ const ISOLATION_HEADERS = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-
 
 export async function runBrowserBench(o: { model: string; steps: number }): Promise<BrowserBenchResult[]> {
   if (!existsSync(`${DIST}/bench.html`)) throw new Error('dist/bench.html is missing: run `npm run build` first');
-  const app = express().use(express.static(DIST, { setHeaders: (res) => res.set(ISOLATION_HEADERS) }));
+  const isolated = { setHeaders: (res: express.Response) => res.set(ISOLATION_HEADERS) };
+  const app = express().use(express.static(DIST, isolated)).use('/models', express.static(MODELS, isolated));
   const server = app.listen(0);
   await new Promise((r) => server.once('listening', r));
   const port = (server.address() as AddressInfo).port;

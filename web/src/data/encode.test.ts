@@ -10,7 +10,7 @@ describe('encodeExamples', () => {
     expect(set.seqLen).toBe(4);
     expect([...set.labels]).toEqual([2, 0]);
     expect([...set.ids]).toEqual([...tok.encode('profit rose .', 4), ...tok.encode('costs rose .', 4)]);
-    expect(encodeExamples([], tok, 4)).toEqual({ ids: new Int32Array(0), labels: new Int32Array(0), n: 0, seqLen: 4 });
+    expect(encodeExamples([], tok, 4)).toEqual({ ids: new Int32Array(0), labels: new Int32Array(0), n: 0, seqLen: 4, padId: 0 });
   });
 });
 

@@ -11,7 +11,7 @@ export function encodeExamples(examples: readonly Example[], tok: TextTokenizer,
     ids.set(tok.encode(e.text, seqLen), i * seqLen);
     labels[i] = e.label;
   });
-  return { ids, labels, n, seqLen };
+  return { ids, labels, n, seqLen, padId: tok.padId };
 }
 
 /** Count of each class: [numClasses]. */

@@ -212,7 +212,7 @@ describe('GPT-2 checkpoints', () => {
     const lora = { rank: 2, alpha: 4, dropout: 0, targets: ['q', 'v'] as ('q' | 'v')[] };
     const trainer = LoraTrainer.fromWeights(model, lora, base, initAdapter(adapterSpec(model, lora), 1));
     const ids = Int32Array.from(randomIds(2, 8, 3).flat());
-    const logits = trainer.logits({ ids, labels: new Int32Array([0, 1]), size: 2, len: 8 });
+    const logits = trainer.logits({ ids, labels: new Int32Array([0, 1]), size: 2, len: 8, padId: 0 });
     expect(logits.shape).toEqual([2, 3]);
     expect(logits.dataSync().every(Number.isFinite)).toBe(true);
     logits.dispose();

@@ -36,6 +36,21 @@ describe('transformer', () => {
     expect(Array.from(a)).not.toEqual(Array.from(c));
   });
 
+  it('pools over the tokens that are not padId, whatever id pads', () => {
+    tf.tidy(() => {
+      const base = toMap(initBaseWeights(cfg, 1));
+      const adapter: Adapter = { lora, tensors: toMap(new Map(initAdapter(adapterSpec(cfg, lora), 2).map((w) => [w.name, w]))) };
+      const zeroPadded = ids(3, 8);
+      // The same rows padded with id 5 (GPT-2 pads with its end-of-text id; its id 0 is a real token).
+      const padWith5 = tf.tensor2d(Int32Array.from(zeroPadded.dataSync(), (v) => (v === 0 ? 5 : v)), [3, 8], 'int32');
+      const a = forward(cfg, base, adapter, zeroPadded).arraySync();
+      const b = forward(cfg, base, adapter, padWith5, { padId: 5 }).arraySync();
+      const wrong = forward(cfg, base, adapter, padWith5).arraySync(); // pads counted as tokens
+      a.flat().forEach((v, i) => expect(b.flat()[i]).toBeCloseTo(v, 5));
+      expect(Math.max(...wrong.flat().map((v, i) => Math.abs(v - a.flat()[i])))).toBeGreaterThan(1e-4);
+    });
+  });
+
   it('forward gives [B, C] logits and is causal', () => {
     tf.tidy(() => {
       const base = toMap(initBaseWeights(cfg, 1));

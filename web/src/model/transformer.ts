@@ -23,6 +23,8 @@ export interface Adapter {
 export interface ForwardOptions {
   /** Enables LoRA dropout; the seed makes it reproducible. */
   dropoutSeed?: number;
+  /** The id that pads ids (default PAD_ID = 0): pooling skips it. */
+  padId?: number;
 }
 
 function get(m: TensorMap, name: string): tf.Tensor {
@@ -99,13 +101,14 @@ export function hidden(c: ModelConfig, base: TensorMap, adapter: Adapter, ids: t
 
 /**
  * Pooling weights [B, 1, T]: 1/n on the n non-pad tokens, 0 on pads. Built from
- * int32 ops only (ids >= 0, so min(ids, 1) is the mask): tfjs-backend-webgpu
+ * int32 ops only (min(|ids - padId|, 1) is the mask): tfjs-backend-webgpu
  * miscompiles transposes of bool tensors, and reductions over a middle axis
  * transpose.
  */
-function poolingWeights(ids: tf.Tensor2D): tf.Tensor3D {
+function poolingWeights(ids: tf.Tensor2D, padId: number): tf.Tensor3D {
   const [B, T] = ids.shape;
-  const mask = tf.cast(tf.minimum(ids, 1), 'float32'); // [B, T]; PAD_ID is 0
+  const offset = padId === 0 ? ids : tf.abs(tf.sub(ids, tf.scalar(padId, 'int32')));
+  const mask = tf.cast(tf.minimum(offset, 1), 'float32'); // [B, T]
   const count = tf.maximum(tf.sum(mask, -1, true), 1); // [B, 1]
   return tf.reshape(tf.div(mask, count), [B, 1, T]);
 }
@@ -113,7 +116,7 @@ function poolingWeights(ids: tf.Tensor2D): tf.Tensor3D {
 /** Class logits [B, C]: mean of the final hidden states over non-pad tokens, then the head. */
 export function forward(c: ModelConfig, base: TensorMap, adapter: Adapter, ids: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor2D {
   const h = hidden(c, base, adapter, ids, opts); // [B, T, d]
-  const pooled = tf.reshape(tf.matMul(poolingWeights(ids), h), [ids.shape[0], c.dModel]) as tf.Tensor2D; // [B, d]
+  const pooled = tf.reshape(tf.matMul(poolingWeights(ids, opts.padId ?? PAD_ID), h), [ids.shape[0], c.dModel]) as tf.Tensor2D; // [B, d]
   return tf.add(tf.matMul(pooled, get(adapter.tensors, 'head.weight') as tf.Tensor2D), get(adapter.tensors, 'head.bias'));
 }
 

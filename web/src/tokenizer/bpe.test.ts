@@ -109,10 +109,27 @@ describe('BpeTokenizer (@huggingface/tokenizers over the trained file)', () => {
     expect(() => BpeTokenizer.fromJson('{not json')).toThrow(/tokenizer.json: tokenizer.json is not valid JSON/);
     expect(() => BpeTokenizer.fromJson([])).toThrow(/must be a JSON object/);
     expect(() => BpeTokenizer.fromJson({ version: '1.0' })).toThrow(/no "model" section/);
-    expect(() => BpeTokenizer.fromJson(files.tokenizer, { pad_token: EOS_TOKEN })).toThrow(/pad token "<\|endoftext\|>" has id 1, tabfed needs it at id 0/);
-    const noPad = structuredClone(files.tokenizer) as { model: { vocab: Record<string, number> }; added_tokens: unknown[] };
-    delete noPad.model.vocab[PAD_TOKEN];
-    noPad.added_tokens = [];
-    expect(() => BpeTokenizer.fromJson(noPad, files.config)).toThrow(/pad token "<pad>" has id \(none\)/);
+    expect(() => BpeTokenizer.fromJson(files.tokenizer, { pad_token: '<nope>' })).toThrow(/the pad token "<nope>" of tokenizer_config.json is not in the vocabulary/);
+    const bare = structuredClone(files.tokenizer) as { model: { vocab: Record<string, number> }; added_tokens: unknown[] };
+    delete bare.model.vocab[PAD_TOKEN];
+    delete bare.model.vocab[EOS_TOKEN];
+    bare.added_tokens = [];
+    expect(() => BpeTokenizer.fromJson(bare, {})).toThrow(/no pad token: neither "<pad>" nor the end-of-text token "<\|endoftext\|>"/);
+  });
+
+  it('pads GPT-2 style with the end-of-text id when there is no pad token', () => {
+    // GPT-2's layout: no <pad>, <|endoftext|> last, id 0 an ordinary token.
+    const rest = Object.entries(model.vocab).filter(([t]) => t !== PAD_TOKEN && t !== EOS_TOKEN && t !== '!').sort((a, b) => a[1] - b[1]);
+    const vocab = [['!', 0], ...rest];
+    const gpt2Like = structuredClone(files.tokenizer) as { model: { vocab: Record<string, number> }; added_tokens: { id: number; content: string }[] };
+    gpt2Like.model.vocab = Object.fromEntries([...vocab.map(([t], i) => [t, i] as const), [EOS_TOKEN, vocab.length]]);
+    gpt2Like.added_tokens = [{ ...gpt2Like.added_tokens[1], id: vocab.length }];
+    const g = BpeTokenizer.fromJson(gpt2Like, { eos_token: { content: EOS_TOKEN } });
+    expect(g.padId).toBe(vocab.length);
+    expect(g.eosId).toBe(vocab.length);
+    const ids = g.ids('!');
+    expect(ids).toEqual([0]); // '!' is id 0 here (as in GPT-2): a real token, not padding
+    expect([...g.encode('!', 3)]).toEqual([0, vocab.length, vocab.length]);
+    expect(g.decode(g.encode('! ok', 6))).toBe('! ok');
   });
 });

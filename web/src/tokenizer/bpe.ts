@@ -1,9 +1,9 @@
 // A Hugging Face tokenizer.json (as trainByteLevelBpe writes, or GPT-2's own)
 // loaded with @huggingface/tokenizers: the same code in a tab and in Node.
 // Padding and truncation are ours (the library does neither): right side, as
-// tokenizer_config.json says.
+// tokenizer_config.json says. tabfed's own tokenizers pad with id 0; GPT-2's pads
+// with its end-of-text id (its id 0 is "!"), and the model pools over the rest.
 import { Tokenizer } from '@huggingface/tokenizers';
-import { PAD_ID } from '../training/types.ts';
 import type { TextTokenizer } from './types.ts';
 
 export class TokenizerFileError extends Error {
@@ -15,7 +15,7 @@ export class TokenizerFileError extends Error {
 
 export class BpeTokenizer implements TextTokenizer {
   readonly vocabSize: number;
-  readonly padId = PAD_ID;
+  readonly padId: number;
   readonly padToken: string;
   /** The end-of-text id, or undefined when the file has none. */
   readonly eosId: number | undefined;
@@ -28,13 +28,15 @@ export class BpeTokenizer implements TextTokenizer {
   ) {
     this.vocabSize = Math.max(...vocab.values()) + 1;
     this.padToken = padToken;
+    this.padId = vocab.get(padToken)!;
     this.eosId = eosToken === undefined ? undefined : vocab.get(eosToken);
   }
 
   /**
    * tokenizer.json (parsed JSON or its text) and, optionally, tokenizer_config.json.
-   * The pad token (config's pad_token, else '<pad>') must have id 0 (PAD_ID): the
-   * model pools over ids != 0.
+   * The pad token is the config's pad_token, else '<pad>', else the end-of-text
+   * token (GPT-2 has no pad token and pads with <|endoftext|>): one of them must
+   * be in the vocabulary.
    */
   static fromJson(tokenizerJson: unknown, configJson: unknown = {}): BpeTokenizer {
     const json = parse(tokenizerJson, 'tokenizer.json');
@@ -49,12 +51,11 @@ export class BpeTokenizer implements TextTokenizer {
       throw new TokenizerFileError(`could not be loaded: ${(e as Error).message}`);
     }
     const vocab = tok.get_vocab(true);
-    const padToken = typeof config.pad_token === 'string' ? config.pad_token : '<pad>';
-    const padId = vocab.get(padToken);
-    if (padId !== PAD_ID) {
-      throw new TokenizerFileError(`the pad token "${padToken}" has id ${padId ?? '(none)'}, tabfed needs it at id ${PAD_ID}`);
-    }
-    const eos = typeof config.eos_token === 'string' ? config.eos_token : '<|endoftext|>';
+    const eos = tokenName(config.eos_token) ?? '<|endoftext|>';
+    const configured = tokenName(config.pad_token);
+    if (configured !== undefined && !vocab.has(configured)) throw new TokenizerFileError(`the pad token "${configured}" of tokenizer_config.json is not in the vocabulary`);
+    const padToken = [configured, '<pad>', eos].find((t) => t !== undefined && vocab.has(t));
+    if (padToken === undefined) throw new TokenizerFileError(`no pad token: neither "<pad>" nor the end-of-text token "${eos}" is in the vocabulary`);
     return new BpeTokenizer(tok, vocab, padToken, vocab.has(eos) ? eos : undefined);
   }
 
@@ -80,6 +81,13 @@ export class BpeTokenizer implements TextTokenizer {
     for (let i = 0; i < ids.length; i++) if (ids[i] !== this.padId) keep.push(ids[i]);
     return this.tok.decode(keep, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
   }
+}
+
+/** A token in tokenizer_config.json: a string, or an AddedToken object with "content". */
+function tokenName(x: unknown): string | undefined {
+  if (typeof x === 'string') return x;
+  if (x && typeof x === 'object' && typeof (x as { content?: unknown }).content === 'string') return (x as { content: string }).content;
+  return undefined;
 }
 
 function parse(x: unknown, what: string): Record<string, unknown> {

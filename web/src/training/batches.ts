@@ -7,6 +7,8 @@ export interface Batch {
   labels: Int32Array; // [size]
   size: number;
   len: number;
+  /** The id that pads ids: the model pools over the other tokens only. */
+  padId: number;
 }
 
 /**
@@ -17,11 +19,12 @@ export interface Batch {
  */
 export function makeBatch(set: EncodedSet, indices: ArrayLike<number>, fullLength = false): Batch {
   const T = set.seqLen;
+  const padId = set.padId ?? PAD_ID;
   let longest = 1;
   for (let k = 0; k < indices.length; k++) {
     const row = indices[k] * T;
     let n = T;
-    while (n > 0 && set.ids[row + n - 1] === PAD_ID) n--;
+    while (n > 0 && set.ids[row + n - 1] === padId) n--;
     longest = Math.max(longest, n);
   }
   const len = fullLength ? T : Math.min(T, Math.ceil(longest / 8) * 8);
@@ -31,7 +34,7 @@ export function makeBatch(set: EncodedSet, indices: ArrayLike<number>, fullLengt
     ids.set(set.ids.subarray(indices[k] * T, indices[k] * T + len), k * len);
     labels[k] = set.labels[indices[k]];
   }
-  return { ids, labels, size: indices.length, len };
+  return { ids, labels, size: indices.length, len, padId };
 }
 
 /** Index batches for `steps` steps: reshuffled epochs, seeded. */

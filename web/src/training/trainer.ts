@@ -88,7 +88,7 @@ export class LoraTrainer {
   logits(batch: Batch, dropoutSeed?: number): tf.Tensor2D {
     return tf.tidy(() => {
       const ids = tf.tensor2d(batch.ids, [batch.size, batch.len], 'int32');
-      return forward(this.model, this.base, this.adapter, ids, { dropoutSeed });
+      return forward(this.model, this.base, this.adapter, ids, { dropoutSeed, padId: batch.padId });
     });
   }
 
