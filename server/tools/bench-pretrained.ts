@@ -1,6 +1,7 @@
-// npm run bench:pretrained [-- --steps 300 --seeds 3 --model public/models/tabfed-brown]
+// npm run bench:pretrained [-- --steps 300 --seeds 2 --task all|builtin|fpb --targets q,k,v,o,fc_in,fc_out --fpb-file Sentences_50Agree.txt]
 //
-// Does pretraining help? LoRA fine-tuning (r=8 on q,v + a classification head)
+// Does pretraining help? LoRA fine-tuning (r=8 on every linear layer, as QLoRA
+// recommends, + a classification head)
 // from the shipped pretrained base vs. from a seeded random base of the same
 // architecture, same tokenizer, same steps, same seeds; on the built-in dataset
 // and on Financial PhraseBank (../shared/datasets/fpb). Centralized training:
@@ -24,11 +25,11 @@ const { values } = parseArgs({
   options: {
     model: { type: 'string', default: join(SHIPPED_MODELS_DIR, 'tabfed-brown') },
     steps: { type: 'string', default: '300' },
-    seeds: { type: 'string', default: '3' },
+    seeds: { type: 'string', default: '2' },
     batch: { type: 'string', default: '16' },
     lr: { type: 'string', default: '0.003' },
     rank: { type: 'string', default: '8' },
-    targets: { type: 'string', default: 'q,v' },
+    targets: { type: 'string', default: 'q,k,v,o,fc_in,fc_out' },
     'fpb-file': { type: 'string', default: 'Sentences_50Agree.txt' },
     'random-seed': { type: 'string', default: '1' },
     task: { type: 'string', default: 'all' },

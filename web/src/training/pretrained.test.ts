@@ -23,6 +23,8 @@ const files = readBaseModelDir(DIR);
 const shipped = loadBaseModel(files, NUM_CLASSES);
 const { model, tokenizer } = shipped;
 const random = initBaseWeights(model, 1);
+/** Seeded and deterministic; the margin leaves room for float differences between CPUs' wasm kernels. */
+const MARGIN = 0.03;
 const report = JSON.parse(readFileSync(join(DIR, 'training.json'), 'utf8'));
 
 describe('the shipped pretrained base', () => {
@@ -52,4 +54,31 @@ describe('the shipped pretrained base', () => {
     expect(rnd).toBeGreaterThan(3000); // about the vocabulary size: no knowledge
     expect(pre).toBeLessThan(rnd / 10);
   });
+});
+
+describe('LoRA over the pretrained base beats LoRA over a random base (same architecture, tokenizer, steps, seeds)', () => {
+  // Every linear layer adapted, as QLoRA recommends; a small budget (the full numbers: npm run bench:pretrained).
+  const lora: LoraConfig = { rank: 8, alpha: 16, dropout: 0, targets: ['q', 'k', 'v', 'o', 'fc_in', 'fc_out'] };
+  const run = async (data: ReturnType<typeof buildCentralData>, steps: number) => {
+    const fit = { steps, batchSize: 16, learningRate: 0.003, seed: 1 };
+    const pre = await fineTune(model, lora, shipped.base, data.train, data.globalTest, fit);
+    const rnd = await fineTune(model, lora, random, data.train, data.globalTest, fit);
+    return { pre: pre.after, rnd: rnd.after };
+  };
+
+  it('on the built-in dataset', async () => {
+    const data = buildCentralData({ dataSeed: 7, seqLen: 32 }, tokenizer, generateDataset(7));
+    const { pre, rnd } = await run(data, 80);
+    expect(pre.accuracy).toBeGreaterThan(rnd.accuracy + MARGIN);
+    expect(pre.macroF1).toBeGreaterThan(rnd.macroF1 + MARGIN);
+  }, 300_000);
+
+  it('on Financial PhraseBank (../shared/datasets/fpb, Sentences_50Agree.txt)', async () => {
+    const fpb = splitDataset(parseFpb(new Uint8Array(readFileSync(new URL('../../../../shared/datasets/fpb/Sentences_50Agree.txt', import.meta.url)))), 0.2, 1);
+    // Scored on 300 of the 970 held-out sentences, to keep the test short.
+    const data = buildCentralData({ dataSeed: 7, seqLen: 48 }, tokenizer, { train: fpb.train, test: fpb.test.slice(0, 300) });
+    const { pre, rnd } = await run(data, 100);
+    expect(pre.accuracy).toBeGreaterThan(rnd.accuracy + MARGIN);
+    expect(pre.macroF1).toBeGreaterThan(rnd.macroF1 + MARGIN);
+  }, 300_000);
 });
