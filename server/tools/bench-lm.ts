@@ -7,12 +7,12 @@
 // transformer.ts (attention core, GELU, 2-D transpose), forward and backward.
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
-import { mulberry32 } from '../../web/src/data/rng.ts';
 import { presetConfig, type ModelConfig } from '../../web/src/model/config.ts';
 import { gelu, geluTanh, registerFastMatMulGradient } from '../../web/src/model/ops.ts';
 import { attentionCore } from '../../web/src/model/transformer.ts';
 import { initNodeTf } from '../../web/src/platform/node.ts';
 import { causalAttention, LmTrainer, transpose2d } from '../../web/src/training/lm.ts';
+import { benchLmStep, randomIds, REFERENCE_LM } from '../../web/src/training/bench.ts';
 
 const { values } = parseArgs({
   options: {
@@ -27,17 +27,6 @@ const steps = Number(values.steps);
 const warmup = Number(values.warmup);
 const batchSize = Number(values.batch);
 
-export const REFERENCE_LM: ModelConfig = {
-  vocabSize: 4096,
-  contextLength: 128,
-  dModel: 128,
-  nLayers: 4,
-  nHeads: 4,
-  mlpRatio: 4,
-  numClasses: 3,
-  layerNormEps: 1e-5,
-};
-
 /** MatMul FLOPs of one training step: forward (linears, attention scores and mixing, tied head) x 3 for the backward. */
 function matmulFlops(c: ModelConfig, B: number, T: number): number {
   const N = B * T;
@@ -46,11 +35,6 @@ function matmulFlops(c: ModelConfig, B: number, T: number): number {
   const attention = c.nLayers * 4 * B * T * T * d;
   const head = 2 * N * d * c.vocabSize;
   return 3 * (2 * N * linears + attention + head);
-}
-
-function randomIds(B: number, T: number, vocab: number, seed: number): Int32Array {
-  const rng = mulberry32(seed);
-  return Int32Array.from({ length: B * T }, () => 1 + Math.floor(rng() * (vocab - 1)));
 }
 
 interface Result {
@@ -64,23 +48,9 @@ interface Result {
 }
 
 async function bench(name: string, c: ModelConfig, B: number): Promise<Result> {
-  const T = c.contextLength;
-  const trainer = LmTrainer.create(c, { seed: 1 });
-  const optimizer = tf.train.adam(1e-3);
-  let loss = 0;
-  try {
-    // wasm code tiers up over the first steps: time only after it settles.
-    for (let i = 0; i < warmup; i++) loss = await trainer.step(optimizer, randomIds(B, T, c.vocabSize, 100 + i), B, T);
-    const batches = Array.from({ length: steps }, (_, i) => randomIds(B, T, c.vocabSize, i));
-    const t0 = performance.now();
-    for (const ids of batches) loss = await trainer.step(optimizer, ids, B, T);
-    const msPerStep = (performance.now() - t0) / steps;
-    if (values.profile && name === 'reference') await profile(trainer, optimizer, randomIds(B, T, c.vocabSize, 999), B, T);
-    return { name, c, params: trainer.params, msPerStep, tokensPerSec: (B * T * 1000) / msPerStep, gflop: matmulFlops(c, B, T) / 1e9, loss };
-  } finally {
-    optimizer.dispose();
-    trainer.dispose();
-  }
+  const inspect = values.profile && name === 'reference' ? (t: LmTrainer, o: tf.Optimizer) => profile(t, o, randomIds(B, c.contextLength, c.vocabSize, 999), B, c.contextLength) : undefined;
+  const r = await benchLmStep(c, { batchSize: B, steps, warmup }, inspect);
+  return { name, c, params: r.params, msPerStep: r.msPerStep, tokensPerSec: r.tokensPerSec, gflop: matmulFlops(c, B, c.contextLength) / 1e9, loss: r.loss };
 }
 
 /** Kernel time of one step by kernel, and by kernel and input shapes. */

@@ -1,6 +1,7 @@
 // npm run bench [-- --browser] [--model tabfed-brown|small|tiny] [--steps 8]
 // Prints ms/step and tokens/s of LoRA training on each backend available, the
-// memory it takes, and the bytes a federation round moves. Node gives wasm and
+// memory it takes, the bytes a federation round moves, and one causal-LM
+// training step at the reference config (wasm in Node; npm run bench:lm has more). Node gives wasm and
 // cpu; --browser adds headless Chromium's webgpu, webgl, wasm and cpu through the
 // bench page (run `npm run build` first). --model: a model under public/models/
 // (default: the shipped pretrained base) or a preset's seeded random base.
@@ -10,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { BASE_MODEL_FILES, loadBaseModel } from '../../web/src/model/checkpoint.ts';
 import { readBaseModelDir, SHIPPED_MODELS_DIR } from '../../web/src/platform/files.ts';
 import { initNodeTf } from '../../web/src/platform/node.ts';
-import { DEFAULT_BENCH, benchTraining, type BenchBase, type BenchResult } from '../../web/src/training/bench.ts';
+import { DEFAULT_BENCH, benchLmStep, benchTraining, REFERENCE_LM, type BenchBase, type BenchResult } from '../../web/src/training/bench.ts';
 import { runBrowserBench, type BrowserBenchResult } from './browser-bench.ts';
 
 const { values } = parseArgs({
@@ -49,6 +50,10 @@ for (const backend of ['wasm', 'cpu'] as const) {
   results.push(['Node 20', r, `process RSS ${MiB(process.memoryUsage().rss)}`]);
   console.error(`node ${backend}: ${r.msPerStep.toFixed(0)} ms/step`);
 }
+// One causal-LM step at the reference config (the pretraining path), wasm in Node.
+await initNodeTf('wasm');
+const lm = await benchLmStep(REFERENCE_LM, { batchSize: 16, steps: 3, warmup: 2 });
+console.error(`node wasm causal-LM reference step: ${lm.msPerStep.toFixed(0)} ms/step`);
 if (values.browser) {
   for (const r of await runBrowserBench({ model: name, steps })) {
     const mem = r.memory.tabBytes !== null ? `tab ${MiB(r.memory.tabBytes)}` : r.memory.jsHeapBytes !== null ? `JS heap ${MiB(r.memory.jsHeapBytes)}` : 'n/a';
@@ -62,6 +67,11 @@ console.log(`\nLoRA r=${DEFAULT_BENCH.lora.rank} on q,v of ${what}: ${(r0.basePa
 console.log('| runtime | backend | ms/step | tokens/s | tfjs tensors | memory after training |');
 console.log('|---|---|---|---|---|---|');
 for (const [where, r, mem] of results) console.log(`| ${where} | ${r.backend} | ${r.msPerStep.toFixed(0)} | ${Math.round(r.tokensPerSec)} | ${MiB(r.tensorBytes)} | ${mem} |`);
+const c = REFERENCE_LM;
+console.log(
+  `\nCausal-LM training step (forward, backward, Adam; every weight trained) at the reference config (vocab ${c.vocabSize}, ${c.nLayers} layers, ${c.nHeads} heads, ` +
+    `d ${c.dModel}, context ${c.contextLength}, batch ${lm.batchSize}; ${(lm.params / 1e6).toFixed(2)} M params), wasm in Node: ${lm.msPerStep.toFixed(0)} ms/step, ${Math.round(lm.tokensPerSec)} tokens/s`,
+);
 const kb = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
 console.log(`\nBytes per round (adapter + head = ${kb(r0.adapterBytes)} of float32):`);
 console.log(`- each client: up ${kb(r0.adapterBytes)} (its update), down ${kb(2 * r0.adapterBytes)} (global for fit + global for evaluation)`);

@@ -1,7 +1,8 @@
 // npm run screenshots -- [--url http://localhost:3000]
 // Against a running server: opens three institution tabs and the coordinator in
 // headless Chromium, waits for a few rounds, and saves the README's screenshots
-// to public/. Resets the federation to the tiny preset so it takes a minute.
+// to public/. Resets the federation to a few short rounds over the shipped
+// pretrained base so it takes a few minutes.
 import { chromium } from '@playwright/test';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +16,7 @@ const control = (body: unknown) =>
   fetch(`${url}/api/control`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 const status = async (): Promise<Status> => (await fetch(`${url}/api/status`)).json() as Promise<Status>;
 
-await control({ action: 'configure', config: { preset: 'tiny', rounds: 6, localSteps: 30, learningRate: 0.01, numShards: 3, minClients: 3, dirichletAlpha: 1 } });
+await control({ action: 'configure', config: { base: 'tabfed-brown', rounds: 6, localSteps: 30, learningRate: 0.01, numShards: 3, minClients: 3, dirichletAlpha: 1 } });
 await control({ action: 'reset' });
 const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
 const pages = [];

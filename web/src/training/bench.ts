@@ -9,6 +9,8 @@ import { markerTask } from '../model/testing.ts';
 import type { LoraConfig } from '../adapters/spec.ts';
 import { makeBatch } from './batches.ts';
 import { LoraTrainer } from './trainer.ts';
+import { LmTrainer } from './lm.ts';
+import { mulberry32 } from '../data/rng.ts';
 
 /** A loaded base model to bench instead of a preset's seeded random base. */
 export interface BenchBase {
@@ -94,4 +96,61 @@ export async function benchTraining(o: BenchOptions): Promise<BenchResult> {
 async function readAndDispose(t: tf.Tensor): Promise<void> {
   await t.data();
   t.dispose();
+}
+
+// ---------------------------------------------------------------------------
+// One causal-LM training step (every base weight trained): the pretraining path.
+
+/** The issue's reference config for timing a causal-LM step. */
+export const REFERENCE_LM: ModelConfig = {
+  vocabSize: 4096,
+  contextLength: 128,
+  dModel: 128,
+  nLayers: 4,
+  nHeads: 4,
+  mlpRatio: 4,
+  numClasses: 3,
+  layerNormEps: 1e-5,
+};
+
+export interface LmBenchResult {
+  params: number;
+  batchSize: number;
+  msPerStep: number;
+  tokensPerSec: number;
+  loss: number;
+}
+
+export function randomIds(B: number, T: number, vocab: number, seed: number): Int32Array {
+  const rng = mulberry32(seed);
+  return Int32Array.from({ length: B * T }, () => 1 + Math.floor(rng() * (vocab - 1)));
+}
+
+/**
+ * Times forward + backward + Adam of a causal LM over batchSize full-context
+ * sequences; `inspect` sees the warm trainer after the timed steps (profiling).
+ */
+export async function benchLmStep(
+  c: ModelConfig,
+  o: { batchSize: number; steps: number; warmup: number },
+  inspect?: (trainer: LmTrainer, optimizer: tf.Optimizer) => Promise<void>,
+): Promise<LmBenchResult> {
+  const B = o.batchSize;
+  const T = c.contextLength;
+  const trainer = LmTrainer.create(c, { seed: 1 });
+  const optimizer = tf.train.adam(1e-3);
+  let loss = 0;
+  try {
+    // wasm code tiers up over the first steps: time only after it settles.
+    for (let i = 0; i < o.warmup; i++) loss = await trainer.step(optimizer, randomIds(B, T, c.vocabSize, 100 + i), B, T);
+    const batches = Array.from({ length: o.steps }, (_, i) => randomIds(B, T, c.vocabSize, i));
+    const t0 = performance.now();
+    for (const ids of batches) loss = await trainer.step(optimizer, ids, B, T);
+    const msPerStep = (performance.now() - t0) / o.steps;
+    await inspect?.(trainer, optimizer);
+    return { params: trainer.params, batchSize: B, msPerStep, tokensPerSec: (B * T * 1000) / msPerStep, loss };
+  } finally {
+    optimizer.dispose();
+    trainer.dispose();
+  }
 }
