@@ -5,8 +5,6 @@
 // alone, same model, same optimizer, same number of local steps per client.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { initAdapter } from '../../web/src/adapters/init.ts';
-import { adapterSpec } from '../../web/src/adapters/spec.ts';
 import { NUM_CLASSES } from '../../web/src/data/synthetic.ts';
 import { loadBaseModel } from '../../web/src/model/checkpoint.ts';
 import { buildCentralData, buildClientData, type ClientData } from '../../web/src/data/clientData.ts';
@@ -55,9 +53,7 @@ const t0 = performance.now();
 const tokenizer = pretrained?.tokenizer ?? WordTokenizer.builtin(model.vocabSize);
 const shards: ClientData[] = Array.from({ length: K }, (_, k) => buildClientData(cfg, k, tokenizer));
 const central = buildCentralData(cfg, tokenizer);
-const trainer = pretrained
-  ? LoraTrainer.fromWeights(model, cfg.lora, pretrained.base, initAdapter(adapterSpec(model, cfg.lora), cfg.modelSeed))
-  : LoraTrainer.create(model, cfg.lora, { modelSeed: cfg.modelSeed });
+const trainer = pretrained ? LoraTrainer.fromBase(model, cfg.lora, pretrained.base, cfg.modelSeed) : LoraTrainer.create(model, cfg.lora, { modelSeed: cfg.modelSeed });
 const initial = await trainer.getAdapter();
 const accuracyOf = async (w: Weights) => {
   trainer.setAdapter(w);

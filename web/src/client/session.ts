@@ -10,7 +10,6 @@
 //
 // Work runs one job at a time on a promise chain, so training and evaluation
 // never overlap. Only adapter weights, counts and metrics leave the tab.
-import { initAdapter } from '../adapters/init.ts';
 import { adapterSpec, type TensorSpec } from '../adapters/spec.ts';
 import { browserDownloadEnv, fetchBaseFiles, loadVerifiedBase, type DownloadProgress } from '../basemodel/download.ts';
 import { buildClientData, type ClientData } from '../data/clientData.ts';
@@ -660,7 +659,7 @@ export class ClientSession {
       label: `Base model ${base.label} (${formatSize(total)}): ${where}`,
       model: loaded.model,
       tokenizer: loaded.tokenizer,
-      trainer: (c) => LoraTrainer.fromWeights(loaded.model, c.lora, loaded.base, initAdapter(adapterSpec(loaded.model, c.lora), c.modelSeed)),
+      trainer: (c) => LoraTrainer.fromBase(loaded.model, c.lora, loaded.base, c.modelSeed),
     };
   }
 

@@ -3,8 +3,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { encodeWeights } from '../federation/weights.ts';
 import { presetConfig, type ModelConfig, type PresetName } from '../model/config.ts';
 import { initBaseWeights, type HostWeights } from '../model/init.ts';
-import { initAdapter } from '../adapters/init.ts';
-import { adapterSpec } from '../adapters/spec.ts';
 import { markerTask } from '../model/testing.ts';
 import type { LoraConfig } from '../adapters/spec.ts';
 import { makeBatch } from './batches.ts';
@@ -61,7 +59,7 @@ export const DEFAULT_BENCH: BenchOptions = {
 export async function benchTraining(o: BenchOptions): Promise<BenchResult> {
   const cfg = o.base?.model ?? presetConfig(o.preset);
   const weights = o.base?.weights ?? initBaseWeights(cfg, 1);
-  const trainer = LoraTrainer.fromWeights(cfg, o.lora, weights, initAdapter(adapterSpec(cfg, o.lora), 1));
+  const trainer = LoraTrainer.fromBase(cfg, o.lora, weights, 1);
   // Every example filled to seqLen, so each batch really is batchSize x seqLen tokens.
   const set = markerTask(o.batchSize * 4, o.seqLen, cfg.vocabSize, 1);
   for (let i = 0; i < set.ids.length; i++) if (set.ids[i] === 0) set.ids[i] = 6 + (i % 100);

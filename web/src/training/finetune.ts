@@ -1,7 +1,6 @@
 // One LoRA fine-tuning run from given base weights, start to finish: the unit of
 // the "does pretraining help?" comparison (bench-pretrained, its test).
-import { initAdapter } from '../adapters/init.ts';
-import { adapterSpec, type LoraConfig } from '../adapters/spec.ts';
+import type { LoraConfig } from '../adapters/spec.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { HostWeights } from '../model/init.ts';
 import { LoraTrainer } from './trainer.ts';
@@ -17,7 +16,7 @@ export interface FineTuneResult {
 
 /** A fresh adapter (seeded by fit.seed) over base, trained on train, evaluated on test. */
 export async function fineTune(model: ModelConfig, lora: LoraConfig, base: HostWeights, train: EncodedSet, test: EncodedSet, fit: FitOptions): Promise<FineTuneResult> {
-  const trainer = LoraTrainer.fromWeights(model, lora, base, initAdapter(adapterSpec(model, lora), fit.seed));
+  const trainer = LoraTrainer.fromBase(model, lora, base, fit.seed);
   try {
     const before = await trainer.evaluate(test);
     const report = await trainer.train(train, fit);

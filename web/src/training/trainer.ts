@@ -49,8 +49,12 @@ export class LoraTrainer {
 
   /** A trainer over the seeded random base, with a fresh adapter from the same seed. */
   static create(model: ModelConfig, lora: LoraConfig, opts: { modelSeed: number }): LoraTrainer {
-    const spec = adapterSpec(model, lora);
-    return new LoraTrainer(model, lora, initBaseWeights(model, opts.modelSeed), initAdapter(spec, opts.modelSeed));
+    return LoraTrainer.fromBase(model, lora, initBaseWeights(model, opts.modelSeed), opts.modelSeed);
+  }
+
+  /** A trainer over the given frozen base (a pretrained one, say), with a fresh adapter from adapterSeed. */
+  static fromBase(model: ModelConfig, lora: LoraConfig, base: HostWeights, adapterSeed: number): LoraTrainer {
+    return new LoraTrainer(model, lora, base, initAdapter(adapterSpec(model, lora), adapterSeed));
   }
 
   static fromWeights(model: ModelConfig, lora: LoraConfig, base: HostWeights, adapter: Weights): LoraTrainer {
