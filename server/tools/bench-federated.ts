@@ -6,13 +6,12 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NUM_CLASSES } from '../../web/src/data/synthetic.ts';
-import { loadBaseModel } from '../../web/src/model/checkpoint.ts';
 import { buildCentralData, buildClientData, type ClientData } from '../../web/src/data/clientData.ts';
 import { WordTokenizer } from '../../web/src/data/tokenizer.ts';
 import { fedAvg } from '../../web/src/federation/fedavg.ts';
 import type { Weights } from '../../web/src/federation/weights.ts';
 import { presetConfig, type PresetName } from '../../web/src/model/config.ts';
-import { readBaseModelDir, SHIPPED_MODELS_DIR } from '../../web/src/platform/files.ts';
+import { loadBaseModelDir, SHIPPED_MODELS_DIR } from '../../web/src/platform/files.ts';
 import { initNodeTf } from '../../web/src/platform/node.ts';
 import { DEFAULT_CONFIG, type FederationConfig } from '../../web/src/protocol/config.ts';
 import { LoraTrainer } from '../../web/src/training/trainer.ts';
@@ -44,7 +43,7 @@ const cfg: FederationConfig = {
   lora: { ...DEFAULT_CONFIG.lora, rank: Number(values.rank), alpha: 2 * Number(values.rank), targets: values.targets!.split(',') as FederationConfig['lora']['targets'] },
 };
 // The base: a model under public/models/ (the app's default) or 'random' (the preset's seeded init).
-const pretrained = cfg.base === 'random' ? null : loadBaseModel(readBaseModelDir(join(SHIPPED_MODELS_DIR, cfg.base)), NUM_CLASSES);
+const pretrained = cfg.base === 'random' ? null : loadBaseModelDir(join(SHIPPED_MODELS_DIR, cfg.base), NUM_CLASSES);
 const model = pretrained?.model ?? presetConfig(cfg.preset);
 const fit = (seed: number, steps = cfg.localSteps) => ({ steps, batchSize: cfg.batchSize, learningRate: cfg.learningRate, seed });
 

@@ -14,10 +14,9 @@ import { buildCentralData, type LabeledDataset } from '../../web/src/data/client
 import { labelHistogram } from '../../web/src/data/encode.ts';
 import { parseFpb, splitDataset } from '../../web/src/data/fpb.ts';
 import { generateDataset, LABELS } from '../../web/src/data/synthetic.ts';
-import { loadBaseModel } from '../../web/src/model/checkpoint.ts';
 import { baseParameterCount } from '../../web/src/model/config.ts';
 import { initBaseWeights } from '../../web/src/model/init.ts';
-import { readBaseModelDir, SHIPPED_MODELS_DIR } from '../../web/src/platform/files.ts';
+import { loadBaseModelDir, SHIPPED_MODELS_DIR } from '../../web/src/platform/files.ts';
 import { initNodeTf } from '../../web/src/platform/node.ts';
 import { fineTune } from '../../web/src/training/finetune.ts';
 
@@ -41,7 +40,7 @@ const lora: LoraConfig = { rank: Number(values.rank), alpha: 2 * Number(values.r
 
 await initNodeTf('wasm');
 const modelDir = resolve(values.model!);
-const pretrained = loadBaseModel(readBaseModelDir(modelDir), LABELS.length);
+const pretrained = loadBaseModelDir(modelDir, LABELS.length);
 const { model, tokenizer } = pretrained;
 const bases = {
   pretrained: pretrained.base,

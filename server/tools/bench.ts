@@ -8,8 +8,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BASE_MODEL_FILES, loadBaseModel } from '../../web/src/model/checkpoint.ts';
-import { readBaseModelDir, SHIPPED_MODELS_DIR } from '../../web/src/platform/files.ts';
+import { loadBaseModelDir, SHIPPED_MODELS_DIR } from '../../web/src/platform/files.ts';
 import { initNodeTf } from '../../web/src/platform/node.ts';
 import { DEFAULT_BENCH, benchLmStep, benchTraining, REFERENCE_LM, type BenchBase, type BenchResult } from '../../web/src/training/bench.ts';
 import { runBrowserBench, type BrowserBenchResult } from './browser-bench.ts';
@@ -31,9 +30,9 @@ let base: BenchBase | undefined;
 let fileBytes: number | null = null;
 if (!isPreset) {
   const dir = join(SHIPPED_MODELS_DIR, name);
-  const loaded = loadBaseModel(readBaseModelDir(dir), 3);
+  const loaded = loadBaseModelDir(dir, 3);
   base = { name, model: loaded.model, weights: loaded.base };
-  fileBytes = statSync(join(dir, BASE_MODEL_FILES.weights)).size;
+  fileBytes = statSync(join(dir, 'model.safetensors')).size;
 }
 
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;

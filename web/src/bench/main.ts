@@ -1,7 +1,8 @@
 // The bench page: /bench.html?backend=wasm&preset=small&steps=8 (or &base=tabfed-brown
 // for a model under /models/) runs the shared training bench on one backend and
 // leaves the result in window.__bench, with the tab's memory after training.
-import { BASE_MODEL_FILES, loadBaseModel } from '../model/checkpoint.ts';
+import { loadBaseFiles, type BaseFileBytes } from '../basemodel/load.ts';
+import { BASE_FILE_NAMES } from '../protocol/base.ts';
 import { selectBackend } from '../platform/browser.ts';
 import { DEFAULT_BENCH, benchTraining, type BenchBase, type BenchResult } from '../training/bench.ts';
 
@@ -25,14 +26,10 @@ async function fetchBase(name: string): Promise<{ base: BenchBase; fileBytes: nu
     if (!r.ok) throw new Error(`GET ${url(f)}: HTTP ${r.status}`);
     return r;
   };
-  const [config, tokenizer, tokenizerConfig, weights] = await Promise.all([
-    get(BASE_MODEL_FILES.config).then((r) => r.text()),
-    get(BASE_MODEL_FILES.tokenizer).then((r) => r.text()),
-    get(BASE_MODEL_FILES.tokenizerConfig).then((r) => r.text()),
-    get(BASE_MODEL_FILES.weights).then((r) => r.arrayBuffer()),
-  ]);
-  const loaded = loadBaseModel({ config, tokenizer, tokenizerConfig, weights: new Uint8Array(weights) }, 3);
-  return { base: { name, model: loaded.model, weights: loaded.base }, fileBytes: weights.byteLength };
+  const bytes = await Promise.all(BASE_FILE_NAMES.map(async (f) => new Uint8Array(await (await get(f)).arrayBuffer())));
+  const files: BaseFileBytes = Object.fromEntries(BASE_FILE_NAMES.map((f, i) => [f, bytes[i]]));
+  const loaded = loadBaseFiles(files, 3);
+  return { base: { name, model: loaded.model, weights: loaded.base }, fileBytes: files['model.safetensors']!.byteLength };
 }
 
 async function tabMemory(): Promise<TabMemory> {

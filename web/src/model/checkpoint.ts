@@ -20,14 +20,6 @@ export interface BaseModel {
   tokenizer: BpeTokenizer;
 }
 
-/** The file names, as Hugging Face names them. */
-export const BASE_MODEL_FILES = {
-  config: 'config.json',
-  tokenizer: 'tokenizer.json',
-  tokenizerConfig: 'tokenizer_config.json',
-  weights: 'model.safetensors',
-} as const;
-
 function json(x: unknown, what: string): unknown {
   if (typeof x !== 'string') return x;
   try {

@@ -3,18 +3,24 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BASE_MODEL_FILES, type BaseModelFiles } from '../model/checkpoint.ts';
+import { loadBaseFiles, type BaseFileBytes } from '../basemodel/load.ts';
+import type { BaseModel } from '../model/checkpoint.ts';
+import { BASE_FILE_NAMES } from '../protocol/base.ts';
 
-/** Reads a base model folder (config.json, tokenizer.json, tokenizer_config.json, model.safetensors) from disk. */
-export function readBaseModelDir(dir: string): BaseModelFiles {
-  const text = (f: string) => readFileSync(join(dir, f), 'utf8');
-  const cfgPath = join(dir, BASE_MODEL_FILES.tokenizerConfig);
-  return {
-    config: text(BASE_MODEL_FILES.config),
-    tokenizer: text(BASE_MODEL_FILES.tokenizer),
-    tokenizerConfig: existsSync(cfgPath) ? text(BASE_MODEL_FILES.tokenizerConfig) : undefined,
-    weights: new Uint8Array(readFileSync(join(dir, BASE_MODEL_FILES.weights))),
-  };
+/** The files of a base model folder that are there (config.json, tokenizer.json, tokenizer_config.json, model.safetensors). */
+export function readBaseModelDir(dir: string): BaseFileBytes {
+  const files: BaseFileBytes = {};
+  for (const name of BASE_FILE_NAMES) {
+    const path = join(dir, name);
+    // A copy: a Buffer's byteOffset may not be 4-aligned, and float views need it.
+    if (existsSync(path)) files[name] = new Uint8Array(readFileSync(path));
+  }
+  return files;
+}
+
+/** Reads and loads a base model folder, with the same checks and errors as the server and the tab. */
+export function loadBaseModelDir(dir: string, numClasses: number): BaseModel {
+  return loadBaseFiles(readBaseModelDir(dir), numClasses);
 }
 
 /** Where the models that ship with tabfed live (public/models/<name>/). */
