@@ -103,12 +103,15 @@ log(`corpus: Brown, ${files.length} files (${trainDocs.length} train, ${validDoc
 
 if (values.fresh) rmSync(workDir, { recursive: true, force: true });
 mkdirSync(workDir, { recursive: true });
+/** The last checkpoint's state; only a run under the same settings (runKey) reuses its tokenizer and resumes. */
+const saved = readState();
+const resumable = saved?.runKey === runKey;
 
 // ------------------------------------------------------------------ tokenizer
 
 const tokPath = join(workDir, 'tokenizer.json');
 const tokCfgPath = join(workDir, 'tokenizer_config.json');
-if (!existsSync(tokPath) || readState()?.runKey !== runKey) {
+if (!existsSync(tokPath) || !resumable) {
   const t0 = performance.now();
   const files = trainByteLevelBpe(
     trainDocs.flatMap((d) => d),
@@ -160,8 +163,7 @@ await initNodeTf('wasm');
 const optimizer = tf.train.adam(schedule.peak);
 let trainer: LmTrainer;
 let state: State = { runKey, step: 0, elapsedSec: 0, tokensSeen: 0, history: [], adamOrder: [] };
-const saved = readState();
-if (saved && saved.runKey === runKey && existsSync(join(workDir, 'checkpoint.safetensors'))) {
+if (saved && resumable && existsSync(join(workDir, 'checkpoint.safetensors'))) {
   const file = readSafetensors(new Uint8Array(readFileSync(join(workDir, 'checkpoint.safetensors'))));
   const get = (name: string): HostTensor => {
     const t = file.tensors.get(name);

@@ -23,13 +23,6 @@ export function parseBrownFile(text: string): string[] {
   return out;
 }
 
-/** A file name's genre letter (ca01 -> 'a': press reportage ... cr09 -> 'r': humour). */
-export function brownGenre(fileName: string): string {
-  const m = /^c([a-r])\d\d$/.exec(fileName);
-  if (!m) throw new Error(`Brown corpus: "${fileName}" is not a sample file name (like ca01)`);
-  return m[1];
-}
-
 /** Every 20th file (by sorted name) is held out for validation: 5 % of the corpus, from every genre. */
 export function isValidationFile(index: number): boolean {
   return index % 20 === 19;
